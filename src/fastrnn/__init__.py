@@ -1,0 +1,38 @@
+"""fastrnn: Keras-compatible recurrent neural networks with a fast C++ core for CPUs.
+
+Not to be confused with Microsoft EdgeML's "FastRNN" cell: this package implements Keras's
+``SimpleRNN`` (Elman) layer, its training API and scikit-learn estimators.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._config import (
+    available_simd_paths,
+    get_num_threads,
+    set_num_threads,
+    set_simd_path,
+    show_config,
+    simd_path,
+)
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "activations", "callbacks", "datasets", "initializers", "interop", "layers", "losses",
+    "metrics", "models", "ops", "optimizers", "preprocessing", "regularizers", "saving",
+    "sklearn", "utils", "distributed",
+)
+
+__all__ = [
+    "__version__", "available_simd_paths", "get_num_threads", "set_num_threads",
+    "set_simd_path", "show_config", "simd_path", *_SUBMODULES,
+]
+
+
+def __getattr__(name: str):
+    """Import submodules on first use (``fastrnn.layers``, ``fastrnn.models``, ...)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fastrnn' has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""Process-wide settings of the C++ engine: thread count and SIMD path."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from . import _core
+
+_lock = threading.Lock()
+_num_threads: int | None = None
+
+
+def _default_num_threads() -> int:
+    """Threads used when none were set: ``OMP_NUM_THREADS``, else the usable cores."""
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def get_num_threads() -> int:
+    """Number of threads the C++ kernels use when a call does not say otherwise."""
+    with _lock:
+        return _num_threads if _num_threads is not None else _default_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads the C++ kernels use (``n >= 1``)."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
+        raise TypeError(f"set_num_threads: n must be an int >= 1. Received: {n!r}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1. Received: {n}")
+    with _lock:
+        _num_threads = n
+
+
+def resolve_num_threads(num_threads: int | None) -> int:
+    """A call's thread count: the explicit value if given, else the global setting."""
+    if num_threads is None:
+        return get_num_threads()
+    if isinstance(num_threads, bool) or int(num_threads) != num_threads or num_threads < 1:
+        raise ValueError(f"num_threads must be an int >= 1 or None. Received: {num_threads!r}")
+    return int(num_threads)
+
+
+def simd_path() -> str:
+    """The SIMD path the kernels use now: ``"avx512"``, ``"avx2"`` or ``"generic"``."""
+    return _core.simd_path()
+
+
+def available_simd_paths() -> list[str]:
+    """Every SIMD path this CPU can run, fastest first."""
+    return list(_core.available_simd_paths())
+
+
+def set_simd_path(name: str) -> None:
+    """Force a SIMD path (``"avx512"``, ``"avx2"``, ``"generic"``); also ``FASTRNN_SIMD``."""
+    _core.set_simd_path(name)
+
+
+def show_config() -> None:
+    """Print the version, SIMD path, OpenMP, thread count and compiler of this build."""
+    from . import __version__
+
+    print(f"fastrnn {__version__}")
+    print(f"  SIMD path:        {simd_path()} (available: {', '.join(available_simd_paths())})")
+    print(f"  OpenMP:           {'on' if _core.openmp_enabled() else 'off'}")
+    print(f"  threads:          {get_num_threads()}")
+    print(f"  compiler:         {_core.compiler()}")

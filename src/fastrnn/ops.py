@@ -1,0 +1,292 @@
+"""Functional entry points into the C++ engine.
+
+These functions hold no state and no random generator: dropout masks and initial states are
+inputs. They validate every argument, raise ``TypeError``/``ValueError`` that name the argument,
+the expected and the received shape or dtype, never modify the caller's arrays, and release the
+GIL while the kernels run.
+
+Shapes: ``B`` samples, ``T`` time steps, ``F`` input features, ``H`` units.
+The recurrence is Keras's ``SimpleRNN``::
+
+    h_t = act((x_t * m_x) @ kernel + bias + (h_{t-1} * m_h) @ recurrent_kernel)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from . import _core
+from ._config import resolve_num_threads
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class SimpleRNNForward(NamedTuple):
+    """Result of :func:`simple_rnn_forward`."""
+
+    outputs: np.ndarray  # (B, T, H), in processing order (reversed time with go_backwards)
+    final_state: np.ndarray  # (B, H), the state after the last valid step
+    cache: "SimpleRNNCache"  # what simple_rnn_backward needs
+
+
+class SimpleRNNGradients(NamedTuple):
+    """Result of :func:`simple_rnn_backward`."""
+
+    dx: np.ndarray  # (B, T, F)
+    dkernel: np.ndarray  # (F, H)
+    drecurrent_kernel: np.ndarray  # (H, H)
+    dbias: Optional[np.ndarray]  # (H,), None when the forward pass had no bias
+    dinitial_state: np.ndarray  # (B, H)
+
+
+class SimpleRNNCache:
+    """Everything the backward pass needs from one forward call (contiguous private copies)."""
+
+    __slots__ = (
+        "x", "kernel", "recurrent_kernel", "has_bias", "initial_state", "mask",
+        "input_dropout_mask", "recurrent_dropout_mask", "states", "activation",
+        "go_backwards", "zero_output_for_mask",
+    )
+
+    def __init__(self, **fields):
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+def _name(dtype) -> str:
+    return np.dtype(dtype).name
+
+
+def _as_array(value, name: str) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array. Received: {type(value).__name__} ({exc})") from None
+
+
+def _float_array(value, name: str, shape: tuple, dtype: np.dtype | None) -> np.ndarray:
+    """Return a C-contiguous array of the float dtype required, checked against ``shape``.
+
+    ``shape`` holds ints (required sizes) or strings (names of free dimensions).
+    """
+    arr = _as_array(value, name)
+    if arr.dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be float32 or float64. Received: dtype={arr.dtype}"
+        )
+    if dtype is not None and arr.dtype != dtype:
+        raise TypeError(
+            f"{name} must have the same dtype as kernel ({_name(dtype)}). "
+            f"Received: dtype={arr.dtype}; cast it explicitly"
+        )
+    _check_shape(arr, name, shape)
+    return np.ascontiguousarray(arr)
+
+
+def _check_shape(arr: np.ndarray, name: str, shape: tuple) -> None:
+    expected = "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    if arr.ndim != len(shape):
+        raise ValueError(
+            f"{name} must be {len(shape)}-D {expected}. Received: shape={arr.shape}"
+        )
+    for got, want in zip(arr.shape, shape):
+        if isinstance(want, int) and got != want:
+            raise ValueError(f"{name} must have shape {expected}. Received: shape={arr.shape}")
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf values")
+
+
+def _bool_mask(value, name: str, shape: tuple) -> np.ndarray:
+    arr = _as_array(value, name)
+    if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be a boolean array. Received: dtype={arr.dtype}")
+    _check_shape(arr, name, shape)
+    if arr.dtype != np.bool_ and arr.size and ((arr != 0) & (arr != 1)).any():
+        raise ValueError(f"{name} must hold only 0/1 or True/False values")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def _activation(activation) -> str:
+    name = "linear" if activation is None else activation
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {ACTIVATIONS} or None. Received: {activation!r}"
+        )
+    return name
+
+
+def simple_rnn_forward(
+    x,
+    kernel,
+    recurrent_kernel,
+    bias=None,
+    *,
+    initial_state=None,
+    mask=None,
+    activation: str | None = "tanh",
+    go_backwards: bool = False,
+    zero_output_for_mask: bool = False,
+    input_dropout_mask=None,
+    recurrent_dropout_mask=None,
+    num_threads: int | None = None,
+) -> SimpleRNNForward:
+    """Run a SimpleRNN layer over a whole batch of sequences.
+
+    Args:
+        x: (B, T, F) float32 or float64 input.
+        kernel: (F, H) input weights; its dtype is the computation dtype.
+        recurrent_kernel: (H, H) recurrent weights.
+        bias: (H,) bias or None.
+        initial_state: (B, H) state before the first step, zeros if None.
+        mask: (B, T) bool, True = keep. A masked step carries state and output through
+            unchanged (output zeros before the first valid step).
+        activation: "tanh", "relu", "sigmoid", "linear" or None.
+        go_backwards: process time reversed and return the outputs in processing order.
+        zero_output_for_mask: output zeros (instead of the previous output) at masked steps.
+        input_dropout_mask: (B, F) multiplicative mask on every x_t.
+        recurrent_dropout_mask: (B, H) multiplicative mask on every h_{t-1}, the initial
+            state included.
+        num_threads: threads for this call; None uses :func:`fastrnn.get_num_threads`.
+
+    Returns:
+        ``SimpleRNNForward(outputs (B, T, H), final_state (B, H), cache)``.
+    """
+    if not isinstance(kernel, np.ndarray) or kernel.dtype not in _FLOAT_DTYPES:
+        k = _as_array(kernel, "kernel")
+        raise TypeError(f"kernel must be a float32 or float64 array. Received: dtype={k.dtype}")
+    dtype = kernel.dtype
+    kernel = _float_array(kernel, "kernel", ("F", "H"), dtype)
+    F, H = kernel.shape
+    if H == 0:
+        raise ValueError(f"kernel must have at least one unit. Received: shape={kernel.shape}")
+    recurrent_kernel = _float_array(recurrent_kernel, "recurrent_kernel", (H, H), dtype)
+    x = _float_array(x, "x", ("B", "T", F), dtype)
+    B, T, _ = x.shape
+    if B == 0 or T == 0:
+        raise ValueError(
+            f"x must have at least one sample and one time step. Received: shape={x.shape}"
+        )
+    if bias is not None:
+        bias = _float_array(bias, "bias", (H,), dtype)
+    if initial_state is not None:
+        initial_state = _float_array(initial_state, "initial_state", (B, H), dtype)
+    if mask is not None:
+        mask = _bool_mask(mask, "mask", (B, T))
+    if input_dropout_mask is not None:
+        input_dropout_mask = _float_array(input_dropout_mask, "input_dropout_mask", (B, F), dtype)
+    if recurrent_dropout_mask is not None:
+        recurrent_dropout_mask = _float_array(
+            recurrent_dropout_mask, "recurrent_dropout_mask", (B, H), dtype
+        )
+    for arr, name in (
+        (kernel, "kernel"), (recurrent_kernel, "recurrent_kernel"), (bias, "bias"),
+        (initial_state, "initial_state"), (input_dropout_mask, "input_dropout_mask"),
+        (recurrent_dropout_mask, "recurrent_dropout_mask"),
+    ):
+        if arr is not None:
+            _check_finite(arr, name)
+    act = _activation(activation)
+    threads = resolve_num_threads(num_threads)
+    outputs, final_state, states = _core.simple_rnn_forward(
+        x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout_mask,
+        recurrent_dropout_mask, act, bool(go_backwards), bool(zero_output_for_mask), threads,
+    )
+    cache = SimpleRNNCache(
+        x=x, kernel=kernel, recurrent_kernel=recurrent_kernel, has_bias=bias is not None,
+        initial_state=initial_state, mask=mask, input_dropout_mask=input_dropout_mask,
+        recurrent_dropout_mask=recurrent_dropout_mask, states=states, activation=act,
+        go_backwards=bool(go_backwards), zero_output_for_mask=bool(zero_output_for_mask),
+    )
+    return SimpleRNNForward(outputs, final_state, cache)
+
+
+def simple_rnn_backward(
+    cache: SimpleRNNCache,
+    d_outputs=None,
+    d_final_state=None,
+    *,
+    num_threads: int | None = None,
+) -> SimpleRNNGradients:
+    """Backpropagation through time for one :func:`simple_rnn_forward` call.
+
+    Args:
+        cache: the ``cache`` field of the forward result.
+        d_outputs: (B, T, H) gradient of the loss for the outputs (processing order), or None.
+        d_final_state: (B, H) gradient of the loss for the final state, or None.
+        num_threads: threads for this call; None uses :func:`fastrnn.get_num_threads`.
+
+    Returns:
+        ``SimpleRNNGradients(dx, dkernel, drecurrent_kernel, dbias, dinitial_state)``;
+        ``dbias`` is None when the forward pass had no bias.
+    """
+    if not isinstance(cache, SimpleRNNCache):
+        raise TypeError(
+            "cache must be the cache returned by simple_rnn_forward. "
+            f"Received: {type(cache).__name__}"
+        )
+    dtype = cache.kernel.dtype
+    B, T, _ = cache.x.shape
+    H = cache.kernel.shape[1]
+    if d_outputs is not None:
+        d_outputs = _float_array(d_outputs, "d_outputs", (B, T, H), dtype)
+    if d_final_state is not None:
+        d_final_state = _float_array(d_final_state, "d_final_state", (B, H), dtype)
+    threads = resolve_num_threads(num_threads)
+    dx, dkernel, drec, dbias, dh0 = _core.simple_rnn_backward(
+        cache.x, cache.kernel, cache.recurrent_kernel, cache.has_bias, cache.initial_state,
+        cache.mask, cache.input_dropout_mask, cache.recurrent_dropout_mask, cache.states,
+        d_outputs, d_final_state, cache.activation, cache.go_backwards,
+        cache.zero_output_for_mask, threads,
+    )
+    return SimpleRNNGradients(dx, dkernel, drec, dbias, dh0)
+
+
+def _token_ids(ids, input_dim: int) -> np.ndarray:
+    arr = _as_array(ids, "ids")
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"ids must be an integer array of token ids. Received: dtype={arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if arr.size and (not np.isfinite(arr).all() or (arr != np.round(arr)).any()):
+            raise ValueError("ids must hold whole numbers (token ids); received fractional or NaN values")
+    if arr.ndim != 2:
+        raise ValueError(f"ids must be 2-D (B, T). Received: shape={arr.shape}")
+    if arr.size:
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi >= input_dim:
+            raise ValueError(
+                f"ids must be in [0, {input_dim}) (input_dim={input_dim}). "
+                f"Received: values in [{lo}, {hi}]"
+            )
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def embedding_forward(ids, embeddings, *, num_threads: int | None = None) -> np.ndarray:
+    """Gather rows of ``embeddings`` (V, D) for token ``ids`` (B, T) -> (B, T, D)."""
+    emb = _as_array(embeddings, "embeddings")
+    if emb.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"embeddings must be float32 or float64. Received: dtype={emb.dtype}")
+    emb = _float_array(emb, "embeddings", ("V", "D"), emb.dtype)
+    ids = _token_ids(ids, emb.shape[0])
+    return _core.embedding_forward(ids, emb, resolve_num_threads(num_threads))
+
+
+def embedding_backward(
+    ids, d_outputs, input_dim: int, *, num_threads: int | None = None
+) -> np.ndarray:
+    """Scatter-add ``d_outputs`` (B, T, D) into a dense (input_dim, D) embedding gradient."""
+    d = _as_array(d_outputs, "d_outputs")
+    if d.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"d_outputs must be float32 or float64. Received: dtype={d.dtype}")
+    ids = _token_ids(ids, int(input_dim))
+    d = _float_array(d, "d_outputs", (ids.shape[0], ids.shape[1], "D"), d.dtype)
+    return _core.embedding_backward(ids, d, int(input_dim), resolve_num_threads(num_threads))
