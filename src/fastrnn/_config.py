@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 
-from . import _core
 
 _lock = threading.Lock()
 _num_threads: int | None = None
@@ -51,22 +50,28 @@ def resolve_num_threads(num_threads: int | None) -> int:
 
 def simd_path() -> str:
     """The SIMD path the kernels use now: ``"avx512"``, ``"avx2"`` or ``"generic"``."""
+    from . import _core
+
     return _core.simd_path()
 
 
 def available_simd_paths() -> list[str]:
     """Every SIMD path this CPU can run, fastest first."""
+    from . import _core
+
     return list(_core.available_simd_paths())
 
 
 def set_simd_path(name: str) -> None:
     """Force a SIMD path (``"avx512"``, ``"avx2"``, ``"generic"``); also ``FASTRNN_SIMD``."""
+    from . import _core
+
     _core.set_simd_path(name)
 
 
 def show_config() -> None:
     """Print the version, SIMD path, OpenMP, thread count and compiler of this build."""
-    from . import __version__
+    from . import __version__, _core
 
     print(f"fastrnn {__version__}")
     print(f"  SIMD path:        {simd_path()} (available: {', '.join(available_simd_paths())})")

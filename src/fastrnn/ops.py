@@ -17,7 +17,6 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _core
 from ._config import resolve_num_threads
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
@@ -195,6 +194,8 @@ def simple_rnn_forward(
             _check_finite(arr, name)
     act = _activation(activation)
     threads = resolve_num_threads(num_threads)
+    from . import _core
+
     outputs, final_state, states = _core.simple_rnn_forward(
         x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout_mask,
         recurrent_dropout_mask, act, bool(go_backwards), bool(zero_output_for_mask), threads,
@@ -240,6 +241,8 @@ def simple_rnn_backward(
     if d_final_state is not None:
         d_final_state = _float_array(d_final_state, "d_final_state", (B, H), dtype)
     threads = resolve_num_threads(num_threads)
+    from . import _core
+
     dx, dkernel, drec, dbias, dh0 = _core.simple_rnn_backward(
         cache.x, cache.kernel, cache.recurrent_kernel, cache.has_bias, cache.initial_state,
         cache.mask, cache.input_dropout_mask, cache.recurrent_dropout_mask, cache.states,
@@ -277,6 +280,8 @@ def embedding_forward(ids, embeddings, *, num_threads: int | None = None) -> np.
         raise TypeError(f"embeddings must be float32 or float64. Received: dtype={emb.dtype}")
     emb = _float_array(emb, "embeddings", ("V", "D"), emb.dtype)
     ids = _token_ids(ids, emb.shape[0])
+    from . import _core
+
     return _core.embedding_forward(ids, emb, resolve_num_threads(num_threads))
 
 
@@ -289,4 +294,6 @@ def embedding_backward(
         raise TypeError(f"d_outputs must be float32 or float64. Received: dtype={d.dtype}")
     ids = _token_ids(ids, int(input_dim))
     d = _float_array(d, "d_outputs", (ids.shape[0], ids.shape[1], "D"), d.dtype)
+    from . import _core
+
     return _core.embedding_backward(ids, d, int(input_dim), resolve_num_threads(num_threads))
