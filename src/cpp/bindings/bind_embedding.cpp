@@ -1,0 +1,78 @@
+// Bindings of the embedding gather / scatter-add kernels. Ids are range-checked here, with
+// the GIL held, before any kernel reads memory through them.
+
+#include <string>
+
+#include "checks.hpp"
+#include "fastrnn/kernels.hpp"
+
+namespace fastrnn::bindings {
+
+namespace {
+
+void check_ids(const py::array& ids, int64_t V) {
+    require<int64_t>(ids, "ids", {-1, -1});
+    const int64_t* p = static_cast<const int64_t*>(ids.data());
+    for (py::ssize_t i = 0, n = ids.size(); i < n; ++i)
+        if (p[i] < 0 || p[i] >= V)
+            throw std::invalid_argument("ids must be in [0, " + std::to_string(V) +
+                                        "). Received: " + std::to_string(p[i]));
+}
+
+template <typename T>
+py::array_t<T> forward(const py::array& ids, const py::array& emb, int threads) {
+    require<T>(emb, "embeddings", {-1, -1});
+    const int64_t V = emb.shape(0), D = emb.shape(1);
+    check_ids(ids, V);
+    const int64_t B = ids.shape(0), T_ = ids.shape(1);
+    py::array_t<T> out({B, T_, D});
+    T* o = out.mutable_data();
+    const int64_t* id = static_cast<const int64_t*>(ids.data());
+    const T* e = static_cast<const T*>(emb.data());
+    {
+        py::gil_scoped_release release;  // only raw buffers of live arrays are touched
+        embedding_forward<T>(o, id, e, B * T_, V, D, threads);
+    }
+    return out;
+}
+
+template <typename T>
+py::array_t<T> backward(const py::array& ids, const py::array& d_out, int64_t V, int threads) {
+    if (V <= 0) throw std::invalid_argument("input_dim must be >= 1");
+    check_ids(ids, V);
+    const int64_t B = ids.shape(0), T_ = ids.shape(1);
+    require<T>(d_out, "d_outputs", {B, T_, -1});
+    const int64_t D = d_out.shape(2);
+    py::array_t<T> grad({V, D});
+    T* g = grad.mutable_data();
+    const int64_t* id = static_cast<const int64_t*>(ids.data());
+    const T* d = static_cast<const T*>(d_out.data());
+    {
+        py::gil_scoped_release release;  // only raw buffers of live arrays are touched
+        embedding_backward<T>(g, id, d, B * T_, V, D, threads);
+    }
+    return grad;
+}
+
+}  // namespace
+
+void register_embedding(py::module_& m) {
+    m.def(
+        "embedding_forward",
+        [](py::array ids, py::array embeddings, int num_threads) -> py::array {
+            if (embeddings.dtype().is(py::dtype::of<double>())) return forward<double>(ids, embeddings, num_threads);
+            return forward<float>(ids, embeddings, num_threads);
+        },
+        py::arg("ids"), py::arg("embeddings"), py::arg("num_threads"),
+        "Gather: ids int64 (B,T), embeddings (V,D) -> (B,T,D).");
+    m.def(
+        "embedding_backward",
+        [](py::array ids, py::array d_outputs, int64_t input_dim, int num_threads) -> py::array {
+            if (d_outputs.dtype().is(py::dtype::of<double>())) return backward<double>(ids, d_outputs, input_dim, num_threads);
+            return backward<float>(ids, d_outputs, input_dim, num_threads);
+        },
+        py::arg("ids"), py::arg("d_outputs"), py::arg("input_dim"), py::arg("num_threads"),
+        "Scatter-add: ids int64 (B,T), d_outputs (B,T,D) -> dense gradient (input_dim, D).");
+}
+
+}  // namespace fastrnn::bindings

@@ -1,0 +1,158 @@
+// Bindings of the SimpleRNN kernels: validate, allocate outputs (GIL held), release the GIL,
+// compute, return.
+
+#include <optional>
+#include <string>
+
+#include "checks.hpp"
+#include "fastrnn/kernels.hpp"
+
+namespace fastrnn::bindings {
+
+namespace {
+
+struct RnnArgs {
+    py::array x, kernel, recurrent_kernel;
+    std::optional<py::array> bias, initial_state, mask, input_dropout_mask, recurrent_dropout_mask;
+    std::string activation;
+    bool go_backwards, zero_output_for_mask;
+    int threads;
+};
+
+// Checks every argument against x's and kernel's shapes and fills the kernel problem.
+template <typename T>
+SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
+    require<T>(a.kernel, "kernel", {-1, -1});
+    const int64_t F = a.kernel.shape(0), H = a.kernel.shape(1);
+    require<T>(a.x, "x", {-1, -1, F});
+    const int64_t B = a.x.shape(0), T_ = a.x.shape(1);
+    if (B == 0 || T_ == 0 || H == 0)
+        throw std::invalid_argument("x must have at least one sample and one step, kernel one unit");
+    require<T>(a.recurrent_kernel, "recurrent_kernel", {H, H});
+    if (a.bias && has_bias) require<T>(*a.bias, "bias", {H});
+    if (a.initial_state) require<T>(*a.initial_state, "initial_state", {B, H});
+    if (a.mask) require<uint8_t>(*a.mask, "mask", {B, T_});
+    if (a.input_dropout_mask) require<T>(*a.input_dropout_mask, "input_dropout_mask", {B, F});
+    if (a.recurrent_dropout_mask)
+        require<T>(*a.recurrent_dropout_mask, "recurrent_dropout_mask", {B, H});
+    if (a.threads < 1) throw std::invalid_argument("num_threads must be >= 1");
+    SimpleRnnProblem<T> p;
+    p.B = B; p.T = T_; p.F = F; p.H = H;
+    p.x = static_cast<const T*>(a.x.data());
+    p.kernel = static_cast<const T*>(a.kernel.data());
+    p.recurrent_kernel = static_cast<const T*>(a.recurrent_kernel.data());
+    p.bias = has_bias ? data_or_null<T>(a.bias) : nullptr;
+    p.initial_state = data_or_null<T>(a.initial_state);
+    p.mask = data_or_null<uint8_t>(a.mask);
+    p.input_dropout_mask = data_or_null<T>(a.input_dropout_mask);
+    p.recurrent_dropout_mask = data_or_null<T>(a.recurrent_dropout_mask);
+    if (!parse_activation(a.activation, p.activation))
+        throw std::invalid_argument("activation must be tanh, relu, sigmoid or linear. Received: " + a.activation);
+    p.go_backwards = a.go_backwards;
+    p.zero_output_for_mask = a.zero_output_for_mask;
+    p.threads = a.threads;
+    return p;
+}
+
+template <typename T>
+py::tuple forward(const RnnArgs& a) {
+    const SimpleRnnProblem<T> p = problem<T>(a, true);
+    const bool shared = !p.mask && !p.go_backwards;
+    py::array_t<T> states({p.B, p.T, p.H});
+    py::array_t<T> outputs = shared ? states : py::array_t<T>({p.B, p.T, p.H});
+    py::array_t<T> final_state({p.B, p.H});
+    T* out = outputs.mutable_data();
+    T* st = states.mutable_data();
+    T* fin = final_state.mutable_data();
+    {
+        // Safe: the kernel touches only the buffers above, which these handles keep alive.
+        py::gil_scoped_release release;
+        simple_rnn_forward<T>(p, out, fin, st);
+    }
+    return py::make_tuple(outputs, final_state, states);
+}
+
+template <typename T>
+py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
+                   const std::optional<py::array>& d_outputs,
+                   const std::optional<py::array>& d_final_state) {
+    const SimpleRnnProblem<T> p = problem<T>(a, has_bias);
+    require<T>(states, "states", {p.B, p.T, p.H});
+    if (d_outputs) require<T>(*d_outputs, "d_outputs", {p.B, p.T, p.H});
+    if (d_final_state) require<T>(*d_final_state, "d_final_state", {p.B, p.H});
+    py::array_t<T> dx({p.B, p.T, p.F}), dkernel({p.F, p.H}), drec({p.H, p.H}), dh0({p.B, p.H});
+    std::optional<py::array_t<T>> dbias;
+    if (has_bias) dbias.emplace(py::array_t<T>({p.H}));
+    T* dx_p = dx.mutable_data();
+    T* dk_p = dkernel.mutable_data();
+    T* dr_p = drec.mutable_data();
+    T* db_p = dbias ? dbias->mutable_data() : nullptr;
+    T* dh_p = dh0.mutable_data();
+    const T* st = static_cast<const T*>(states.data());
+    const T* dout = data_or_null<T>(d_outputs);
+    const T* dfin = data_or_null<T>(d_final_state);
+    {
+        // Safe: only raw buffers owned by live arrays are touched.
+        py::gil_scoped_release release;
+        simple_rnn_backward<T>(p, st, dout, dfin, dx_p, dk_p, dr_p, db_p, dh_p);
+    }
+    py::object db = dbias ? py::object(*dbias) : py::object(py::none());
+    return py::make_tuple(dx, dkernel, drec, db, dh0);
+}
+
+bool is_float64(const py::array& kernel) {
+    if (kernel.dtype().is(py::dtype::of<double>())) return true;
+    if (kernel.dtype().is(py::dtype::of<float>())) return false;
+    throw py::type_error("kernel must be float32 or float64. Received: dtype=" +
+                         py::str(kernel.dtype()).cast<std::string>());
+}
+
+}  // namespace
+
+void register_rnn(py::module_& m) {
+    m.def(
+        "simple_rnn_forward",
+        [](py::array x, py::array kernel, py::array recurrent_kernel, std::optional<py::array> bias,
+           std::optional<py::array> initial_state, std::optional<py::array> mask,
+           std::optional<py::array> input_dropout_mask,
+           std::optional<py::array> recurrent_dropout_mask, std::string activation,
+           bool go_backwards, bool zero_output_for_mask, int num_threads) {
+            RnnArgs a{x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout_mask,
+                      recurrent_dropout_mask, activation, go_backwards, zero_output_for_mask,
+                      num_threads};
+            return is_float64(kernel) ? forward<double>(a) : forward<float>(a);
+        },
+        py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias").none(true),
+        py::arg("initial_state").none(true), py::arg("mask").none(true),
+        py::arg("input_dropout_mask").none(true), py::arg("recurrent_dropout_mask").none(true),
+        py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
+        py::arg("num_threads"),
+        "SimpleRNN forward pass. Returns (outputs (B,T,H), final_state (B,H), states (B,T,H)).\n"
+        "All float arrays share the kernel's dtype and are C-contiguous; mask is uint8 (B,T).");
+    m.def(
+        "simple_rnn_backward",
+        [](py::array x, py::array kernel, py::array recurrent_kernel, bool has_bias,
+           std::optional<py::array> initial_state, std::optional<py::array> mask,
+           std::optional<py::array> input_dropout_mask,
+           std::optional<py::array> recurrent_dropout_mask, py::array states,
+           std::optional<py::array> d_outputs, std::optional<py::array> d_final_state,
+           std::string activation, bool go_backwards, bool zero_output_for_mask,
+           int num_threads) {
+            RnnArgs a{x, kernel, recurrent_kernel, std::nullopt, initial_state, mask,
+                      input_dropout_mask, recurrent_dropout_mask, activation, go_backwards,
+                      zero_output_for_mask, num_threads};
+            return is_float64(kernel)
+                       ? backward<double>(a, has_bias, states, d_outputs, d_final_state)
+                       : backward<float>(a, has_bias, states, d_outputs, d_final_state);
+        },
+        py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("has_bias"),
+        py::arg("initial_state").none(true), py::arg("mask").none(true),
+        py::arg("input_dropout_mask").none(true), py::arg("recurrent_dropout_mask").none(true),
+        py::arg("states"), py::arg("d_outputs").none(true), py::arg("d_final_state").none(true),
+        py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
+        py::arg("num_threads"),
+        "Backpropagation through time. Returns (dx, dkernel, drecurrent_kernel, dbias or None,\n"
+        "dinitial_state).");
+}
+
+}  // namespace fastrnn::bindings

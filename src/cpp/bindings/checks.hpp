@@ -1,0 +1,63 @@
+// Argument checks for the bindings: every failure is a ValueError/TypeError that names the
+// argument and gives the expected and the received shape or dtype. These are a backstop: the
+// Python layer (fastrnn/ops.py) validates first with friendlier messages.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace fastrnn::bindings {
+
+namespace py = pybind11;
+
+inline std::string shape_str(const py::array& a) {
+    std::ostringstream s;
+    s << "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+    s << (a.ndim() == 1 ? ",)" : ")");
+    return s.str();
+}
+
+// Requires a C-contiguous array of exactly dtype T and the given shape (-1 = any size).
+template <typename T>
+void require(const py::array& a, const char* name, std::initializer_list<int64_t> shape) {
+    if (!a.dtype().is(py::dtype::of<T>())) {
+        throw py::type_error(std::string(name) + " must have dtype " +
+                             py::str(py::dtype::of<T>()).cast<std::string>() + ". Received: dtype=" +
+                             py::str(a.dtype()).cast<std::string>());
+    }
+    bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+    py::ssize_t i = 0;
+    for (int64_t want : shape) {
+        if (ok && want >= 0 && a.shape(i) != want) ok = false;
+        ++i;
+    }
+    if (!ok) {
+        std::ostringstream s;
+        s << name << " must have shape (";
+        i = 0;
+        for (int64_t want : shape) {
+            s << (i++ ? ", " : "");
+            if (want >= 0) s << want; else s << "?";
+        }
+        s << "). Received: shape=" << shape_str(a);
+        throw std::invalid_argument(s.str());
+    }
+    if (!(a.flags() & py::array::c_style))
+        throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+}
+
+template <typename T>
+const T* data_or_null(const std::optional<py::array>& a) {
+    return a ? static_cast<const T*>(a->data()) : nullptr;
+}
+
+}  // namespace fastrnn::bindings

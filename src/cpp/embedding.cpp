@@ -1,0 +1,49 @@
+// Embedding gather and its scatter-add gradient.
+
+#include <cstring>
+
+#include "fastrnn/kernels.hpp"
+#include "fastrnn/parallel.hpp"
+
+namespace fastrnn {
+
+template <typename T>
+void embedding_forward(T* out, const int64_t* ids, const T* embeddings, int64_t N, int64_t V,
+                       int64_t D, int threads) {
+    (void)V;
+    const int nt = N >= 4096 ? threads : 1;
+    parallel_region(nt, [&](int tid, int count) {
+        int64_t r0, r1;
+        split_range(N, 64, tid, count, r0, r1);
+        for (int64_t r = r0; r < r1; ++r)
+            std::memcpy(out + r * D, embeddings + ids[r] * D, static_cast<size_t>(D) * sizeof(T));
+    });
+}
+
+// Each thread owns a range of vocabulary rows and adds, in row order, every gradient row whose
+// id falls in it: no atomics, and the sum order never depends on the thread count.
+template <typename T>
+void embedding_backward(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
+                        int64_t V, int64_t D, int threads) {
+    const int nt = N * D >= (1 << 16) ? threads : 1;
+    parallel_region(nt, [&](int tid, int count) {
+        int64_t v0, v1;
+        split_range(V, 64, tid, count, v0, v1);
+        if (v0 >= v1) return;
+        std::memset(d_embeddings + v0 * D, 0, static_cast<size_t>((v1 - v0) * D) * sizeof(T));
+        for (int64_t r = 0; r < N; ++r) {
+            const int64_t id = ids[r];
+            if (id < v0 || id >= v1) continue;
+            T* dst = d_embeddings + id * D;
+            const T* src = d_out + r * D;
+            for (int64_t j = 0; j < D; ++j) dst[j] += src[j];
+        }
+    });
+}
+
+template void embedding_forward<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int);
+template void embedding_forward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
+template void embedding_backward<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int);
+template void embedding_backward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
+
+}  // namespace fastrnn

@@ -1,0 +1,38 @@
+// The per-instruction-set kernels. The same source (isa_kernels.cpp) is compiled once per
+// instruction set with its own target flags; dispatch.cpp picks one table at run time.
+#pragma once
+
+#include <cstdint>
+
+#include "fastrnn/activation.hpp"
+
+namespace fastrnn {
+
+template <typename T>
+struct IsaKernels {
+    const char* name;
+    int mr;  // rows of the GEMM register tile: split rows between threads in multiples of it
+    int nr;  // columns of the GEMM register tile
+
+    // C (M, N) = init + A (M, K) . B (K, N), then C = act(C) when act != Linear.
+    // init is bias (N,) broadcast over rows when bias != nullptr, else C itself when
+    // accumulate, else zero. A's element (i, k) is A[i * rs_a + k * cs_a]; rows of B and C are
+    // contiguous with leading dimensions ldb and ldc. Every element is accumulated in k order,
+    // so a row's result does not depend on how rows are split between calls or threads.
+    void (*gemm)(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
+                 int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
+                 Activation act);
+
+    // x (n,) = act(x), in place.
+    void (*activation_forward)(T* x, int64_t n, Activation act);
+
+    // delta (n,) = g (n,) * act'(.) expressed through the activation's output y (n,).
+    void (*activation_backward)(T* delta, const T* g, const T* y, int64_t n, Activation act);
+};
+
+// One table per instruction set; each returns nullptr when the build lacks that variant.
+namespace isa_avx512 { const IsaKernels<float>* kernels_f32(); const IsaKernels<double>* kernels_f64(); }
+namespace isa_avx2 { const IsaKernels<float>* kernels_f32(); const IsaKernels<double>* kernels_f64(); }
+namespace isa_generic { const IsaKernels<float>* kernels_f32(); const IsaKernels<double>* kernels_f64(); }
+
+}  // namespace fastrnn

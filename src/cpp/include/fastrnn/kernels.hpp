@@ -1,0 +1,60 @@
+// The kernel API: free functions on raw row-major contiguous arrays, outputs allocated by the
+// caller. No Python here. Every function overwrites its outputs (nothing accumulates into
+// caller memory), holds no randomness and gives bit-identical results for any thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "fastrnn/activation.hpp"
+
+namespace fastrnn {
+
+// One SimpleRNN layer applied to a batch:
+//   h_t = act((x_t * m_x) . kernel + bias + (h_{t-1} * m_h) . recurrent_kernel)
+// Shapes: B samples, T steps, F input features, H units.
+template <typename Scalar>
+struct SimpleRnnProblem {
+    int64_t B = 0, T = 0, F = 0, H = 0;
+    const Scalar* x = nullptr;                       // (B, T, F)
+    const Scalar* kernel = nullptr;                  // (F, H)
+    const Scalar* recurrent_kernel = nullptr;        // (H, H)
+    const Scalar* bias = nullptr;                    // (H,) or nullptr
+    const Scalar* initial_state = nullptr;           // (B, H) or nullptr for zeros
+    const uint8_t* mask = nullptr;              // (B, T), 1 = valid step; nullptr = all valid
+    const Scalar* input_dropout_mask = nullptr;      // (B, F) or nullptr
+    const Scalar* recurrent_dropout_mask = nullptr;  // (B, H) or nullptr
+    Activation activation = Activation::Tanh;
+    bool go_backwards = false;          // process t = T-1 .. 0
+    bool zero_output_for_mask = false;  // masked steps output 0 instead of the last output
+    int threads = 1;
+};
+
+// Forward pass.
+//   outputs     (B, T, H) in processing order (position s holds the step that read
+//               x_{T-1-s} when go_backwards); may alias `states` when there is neither a mask
+//               nor go_backwards.
+//   final_state (B, H) state after the last valid step.
+//   states      (B, T, H) state after reading x_t, indexed by input time t (what backward needs).
+template <typename T>
+void simple_rnn_forward(const SimpleRnnProblem<T>& p, T* outputs, T* final_state, T* states);
+
+// Backpropagation through time for the forward pass that produced `states`.
+//   d_outputs (B, T, H) or nullptr, processing order; d_final_state (B, H) or nullptr.
+//   Outputs: dx (B, T, F), dkernel (F, H), drecurrent_kernel (H, H), dbias (H,) or nullptr,
+//   dinitial_state (B, H).
+template <typename T>
+void simple_rnn_backward(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs,
+                         const T* d_final_state, T* dx, T* dkernel, T* drecurrent_kernel,
+                         T* dbias, T* dinitial_state);
+
+// out (N, D) = embeddings[ids] with embeddings (V, D); ids (N,) must lie in [0, V).
+template <typename T>
+void embedding_forward(T* out, const int64_t* ids, const T* embeddings, int64_t N, int64_t V,
+                       int64_t D, int threads);
+
+// d_embeddings (V, D) = sum of d_out (N, D) rows scattered by ids (N,), in row order.
+template <typename T>
+void embedding_backward(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
+                        int64_t V, int64_t D, int threads);
+
+}  // namespace fastrnn

@@ -1,0 +1,454 @@
+// SimpleRNN forward pass and backpropagation through time.
+//
+// Threads split the batch (no barrier between time steps); with few samples and many units
+// they split the units instead (one barrier per step). Weight gradients are computed after the
+// sequential pass as large products over fixed chunks of rows, reduced in chunk order, so the
+// result is bit-identical whatever the thread count.
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "fastrnn/dispatch.hpp"
+#include "fastrnn/kernels.hpp"
+#include "fastrnn/parallel.hpp"
+
+namespace fastrnn {
+namespace {
+
+constexpr int64_t kTimeBlock = 16;  // steps whose input projection is computed together
+
+// Input time of processing step s.
+inline int64_t input_time(int64_t s, int64_t T, bool backwards) { return backwards ? T - 1 - s : s; }
+
+// x * m_x (B, T, F), or x itself when there is no input dropout mask.
+template <typename T>
+const T* masked_inputs(const SimpleRnnProblem<T>& p, std::vector<T>& storage) {
+    if (!p.input_dropout_mask) return p.x;
+    storage.resize(static_cast<size_t>(p.B * p.T * p.F));
+    T* out = storage.data();
+    parallel_region(p.threads, [&](int tid, int nt) {
+        int64_t b0, b1;
+        split_range(p.B, 1, tid, nt, b0, b1);
+        for (int64_t b = b0; b < b1; ++b)
+            for (int64_t t = 0; t < p.T; ++t) {
+                const T* xr = p.x + (b * p.T + t) * p.F;
+                const T* m = p.input_dropout_mask + b * p.F;
+                T* o = out + (b * p.T + t) * p.F;
+                for (int64_t f = 0; f < p.F; ++f) o[f] = xr[f] * m[f];
+            }
+    });
+    return out;
+}
+
+// Rows [b0, b1) of the state before processing step s: pointer and row stride, or nullptr for
+// zeros. `raw` ignores the recurrent dropout mask.
+template <typename T>
+const T* previous_state(const SimpleRnnProblem<T>& p, const T* states, int64_t s, int64_t b0,
+                        int64_t& stride) {
+    if (s == 0) {
+        stride = p.H;
+        return p.initial_state ? p.initial_state + b0 * p.H : nullptr;
+    }
+    stride = p.T * p.H;
+    return states + (b0 * p.T + input_time(s - 1, p.T, p.go_backwards)) * p.H;
+}
+
+// Rows [b0, b0 + nb) of prev (stride `stride`) times the recurrent dropout mask into out (nb, H).
+template <typename T>
+void apply_recurrent_mask(const SimpleRnnProblem<T>& p, const T* prev, int64_t stride,
+                          int64_t b0, int64_t nb, T* out) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const T* m = p.recurrent_dropout_mask + (b0 + i) * p.H;
+        const T* h = prev + i * stride;
+        T* o = out + i * p.H;
+        for (int64_t j = 0; j < p.H; ++j) o[j] = h[j] * m[j];
+    }
+}
+
+// After step s has written states rows [b0, b0+nb) (columns [j0, j1)): restore masked rows to
+// the previous state and write the outputs of the step.
+template <typename T>
+void finish_step(const SimpleRnnProblem<T>& p, T* outputs, T* states, int64_t s, int64_t b0,
+                 int64_t nb, int64_t j0, int64_t j1) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    const size_t width = static_cast<size_t>(j1 - j0) * sizeof(T);
+    int64_t prev_stride;
+    const T* prev = previous_state(p, states, s, b0, prev_stride);
+    for (int64_t i = 0; i < nb; ++i) {
+        const int64_t b = b0 + i;
+        T* h = states + (b * p.T + t) * p.H + j0;
+        const bool valid = !p.mask || p.mask[b * p.T + t];
+        if (!valid) {
+            if (prev) std::memcpy(h, prev + i * prev_stride + j0, width);
+            else std::memset(h, 0, width);
+        }
+        if (outputs == states) continue;
+        T* o = outputs + (b * p.T + s) * p.H + j0;
+        if (valid) std::memcpy(o, h, width);
+        else if (p.zero_output_for_mask || s == 0) std::memset(o, 0, width);
+        else std::memcpy(o, o - p.H, width);
+    }
+}
+
+// Input projection x~ . kernel + bias of steps [t0, t1) for rows [b0, b1) into states.
+template <typename T>
+void project_inputs(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
+                    T* states, int64_t b0, int64_t b1, int64_t t0, int64_t t1) {
+    for (int64_t b = b0; b < b1; ++b)
+        K.gemm(states + (b * p.T + t0) * p.H, p.H, xin + (b * p.T + t0) * p.F, p.F, 1,
+               p.kernel, p.H, p.bias, t1 - t0, p.H, p.F, false, Activation::Linear);
+}
+
+// The recurrent part of step s for rows [b0, b0+nb), columns [j0, j1): states rows hold the
+// input projection and become the new state.
+template <typename T>
+void recurrent_step(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* states, int64_t s,
+                    int64_t b0, int64_t nb, int64_t j0, int64_t j1, T* scratch) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    int64_t stride;
+    const T* prev = previous_state(p, states, s, b0, stride);
+    T* C = states + (b0 * p.T + t) * p.H + j0;
+    if (!prev) {
+        for (int64_t i = 0; i < nb; ++i) K.activation_forward(C + i * p.T * p.H, j1 - j0, p.activation);
+        return;
+    }
+    if (p.recurrent_dropout_mask) {
+        apply_recurrent_mask(p, prev, stride, b0, nb, scratch);
+        prev = scratch;
+        stride = p.H;
+    }
+    K.gemm(C, p.T * p.H, prev, stride, 1, p.recurrent_kernel + j0, p.H, nullptr, nb, j1 - j0,
+           p.H, true, p.activation);
+}
+
+template <typename T>
+void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
+                         T* outputs, T* states, int threads, std::vector<T>& scratch,
+                         int64_t rows_per_thread) {
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t b0, b1;
+        split_range(p.B, K.mr, tid, nt, b0, b1);
+        if (b0 >= b1) return;
+        T* mine = scratch.data() + tid * rows_per_thread * p.H;
+        const int64_t blocks = (p.T + kTimeBlock - 1) / kTimeBlock;
+        for (int64_t bi = 0; bi < blocks; ++bi) {
+            const int64_t blk = p.go_backwards ? blocks - 1 - bi : bi;
+            const int64_t t0 = blk * kTimeBlock, t1 = std::min(p.T, t0 + kTimeBlock);
+            project_inputs(K, p, xin, states, b0, b1, t0, t1);
+            for (int64_t k = 0; k < t1 - t0; ++k) {
+                const int64_t t = p.go_backwards ? t1 - 1 - k : t0 + k;
+                const int64_t s = input_time(t, p.T, p.go_backwards);
+                recurrent_step(K, p, states, s, b0, b1 - b0, 0, p.H, mine);
+                finish_step(p, outputs, states, s, b0, b1 - b0, 0, p.H);
+            }
+        }
+    });
+}
+
+template <typename T>
+void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
+                         T* outputs, T* states, int threads, std::vector<T>& scratch) {
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t r0, r1;  // rows of the (B*T, H) projection
+        split_range(p.B * p.T, K.mr, tid, nt, r0, r1);
+        if (r0 < r1)
+            K.gemm(states + r0 * p.H, p.H, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, r1 - r0,
+                   p.H, p.F, false, Activation::Linear);
+        thread_barrier();
+        int64_t j0, j1;
+        split_range(p.H, K.nr, tid, nt, j0, j1);
+        T* mine = scratch.data() + tid * p.B * p.H;
+        for (int64_t s = 0; s < p.T; ++s) {
+            if (j0 < j1) {
+                recurrent_step(K, p, states, s, 0, p.B, j0, j1, mine);
+                finish_step(p, outputs, states, s, 0, p.B, j0, j1);
+            }
+            thread_barrier();
+        }
+    });
+}
+
+// Threads that have work when rows are split in tiles of `tile`.
+inline int useful_threads(int requested, int64_t items, int64_t tile) {
+    const int64_t tiles = (items + tile - 1) / tile;
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(requested, tiles)));
+}
+
+// Split units instead of samples when the batch gives too few row tiles for the threads and
+// the layer is wide enough for the per-step barrier to pay.
+template <typename T>
+bool split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p) {
+    const int64_t row_tiles = (p.B + K.mr - 1) / K.mr;
+    return p.threads > 1 && row_tiles < p.threads && p.H >= 4 * K.nr;
+}
+
+}  // namespace
+
+template <typename T>
+void simple_rnn_forward(const SimpleRnnProblem<T>& p, T* outputs, T* final_state, T* states) {
+    const IsaKernels<T>& K = active_kernels<T>();
+    std::vector<T> xstore;
+    const T* xin = masked_inputs(p, xstore);
+    std::vector<T> scratch;
+    if (split_units(K, p)) {
+        const int threads = useful_threads(p.threads, p.H, K.nr);
+        if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
+        forward_split_units(K, p, xin, outputs, states, threads, scratch);
+    } else {
+        const int threads = useful_threads(p.threads, p.B, K.mr);
+        const int64_t tiles = (p.B + K.mr - 1) / K.mr;
+        const int64_t rows_per_thread = ((tiles + threads - 1) / threads) * K.mr;
+        if (p.recurrent_dropout_mask)
+            scratch.resize(static_cast<size_t>(threads * rows_per_thread * p.H));
+        forward_split_batch(K, p, xin, outputs, states, threads, scratch, rows_per_thread);
+    }
+    const int64_t t_last = input_time(p.T - 1, p.T, p.go_backwards);
+    for (int64_t b = 0; b < p.B; ++b)
+        std::memcpy(final_state + b * p.H, states + (b * p.T + t_last) * p.H,
+                    static_cast<size_t>(p.H) * sizeof(T));
+}
+
+namespace {
+
+// Per-thread buffers of the sequential backward pass, rows [b0, b0+nb), columns [j0, j1).
+template <typename T>
+struct BackwardRows {
+    T* g_next;  // (nb, H) gradient for the state after the current step
+    T* g_prev;  // (nb, H) gradient for the state before it
+    T* g_sum;   // (nb, H) total gradient reaching the current state
+    T* carry;   // (nb, H) output gradients of masked steps waiting for the last valid step
+};
+
+// delta rows of step s from the gradients reaching it (columns [j0, j1)).
+template <typename T>
+void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
+                 const T* d_outputs, T* delta, int64_t s, int64_t b0, int64_t nb, int64_t j0,
+                 int64_t j1, const BackwardRows<T>& w) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    const int64_t n = j1 - j0;
+    for (int64_t i = 0; i < nb; ++i) {
+        const int64_t b = b0 + i;
+        const bool valid = !p.mask || p.mask[b * p.T + t];
+        const T* dout = d_outputs ? d_outputs + (b * p.T + s) * p.H + j0 : nullptr;
+        T* gs = w.g_sum + i * p.H + j0;
+        T* carry = w.carry ? w.carry + i * p.H + j0 : nullptr;
+        T* d = delta + (b * p.T + t) * p.H + j0;
+        const T* gn = w.g_next + i * p.H + j0;
+        if (!valid) {
+            std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));
+            if (carry && dout)
+                for (int64_t j = 0; j < n; ++j) carry[j] += dout[j];
+            continue;
+        }
+        for (int64_t j = 0; j < n; ++j) gs[j] = gn[j];
+        if (dout)
+            for (int64_t j = 0; j < n; ++j) gs[j] += dout[j];
+        if (carry)
+            for (int64_t j = 0; j < n; ++j) { gs[j] += carry[j]; carry[j] = T(0); }
+        K.activation_backward(d, gs, states + (b * p.T + t) * p.H + j0, n, p.activation);
+    }
+}
+
+// g_prev rows = (delta_s . recurrent_kernel^T) * m_h, or g_next where the step was masked.
+template <typename T>
+void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
+                         const T* rec_t, int64_t s, int64_t b0, int64_t nb, int64_t j0,
+                         int64_t j1, const BackwardRows<T>& w) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    K.gemm(w.g_prev + j0, p.H, delta + (b0 * p.T + t) * p.H, p.T * p.H, 1, rec_t + j0, p.H,
+           nullptr, nb, j1 - j0, p.H, false, Activation::Linear);
+    for (int64_t i = 0; i < nb; ++i) {
+        const int64_t b = b0 + i;
+        T* gp = w.g_prev + i * p.H;
+        if (p.mask && !p.mask[b * p.T + t]) {
+            std::memcpy(gp + j0, w.g_next + i * p.H + j0, static_cast<size_t>(j1 - j0) * sizeof(T));
+        } else if (p.recurrent_dropout_mask) {
+            const T* m = p.recurrent_dropout_mask + b * p.H;
+            for (int64_t j = j0; j < j1; ++j) gp[j] *= m[j];
+        }
+    }
+}
+
+template <typename T>
+BackwardRows<T> rows_in(std::vector<T>& buf, int tid, int64_t rows, int64_t H, bool carry) {
+    const int64_t n = rows * H;
+    T* base = buf.data() + tid * n * (carry ? 4 : 3);
+    return BackwardRows<T>{base, base + n, base + 2 * n, carry ? base + 3 * n : nullptr};
+}
+
+template <typename T>
+void init_rows(const SimpleRnnProblem<T>& p, const T* d_final_state, int64_t b0, int64_t nb,
+               int64_t j0, int64_t j1, const BackwardRows<T>& w) {
+    const size_t width = static_cast<size_t>(j1 - j0) * sizeof(T);
+    for (int64_t i = 0; i < nb; ++i) {
+        if (d_final_state) std::memcpy(w.g_next + i * p.H + j0, d_final_state + (b0 + i) * p.H + j0, width);
+        else std::memset(w.g_next + i * p.H + j0, 0, width);
+        if (w.carry) std::memset(w.carry + i * p.H + j0, 0, width);
+    }
+}
+
+// The sequential pass: delta (B, T, H) by input time and dinitial_state (B, H).
+template <typename T>
+void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                           const T* states, const T* d_outputs, const T* d_final_state,
+                           const T* rec_t, T* delta, T* dinitial_state) {
+    const bool carry = p.mask && !p.zero_output_for_mask;
+    std::vector<T> buf;
+    if (split_units(K, p)) {
+        const int threads = useful_threads(p.threads, p.H, K.nr);
+        buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 4 : 3)));
+        BackwardRows<T> shared = rows_in(buf, 0, p.B, p.H, carry);
+        parallel_region(threads, [&](int tid, int nt) {
+            int64_t j0, j1;
+            split_range(p.H, K.nr, tid, nt, j0, j1);
+            BackwardRows<T> w = shared;
+            init_rows(p, d_final_state, 0, p.B, j0, j1, w);
+            for (int64_t s = p.T - 1; s >= 0; --s) {
+                step_deltas(K, p, states, d_outputs, delta, s, 0, p.B, j0, j1, w);
+                thread_barrier();  // the product below reads every column of delta
+                if (j0 < j1) step_state_gradient(K, p, delta, rec_t, s, 0, p.B, j0, j1, w);
+                std::swap(w.g_next, w.g_prev);
+            }
+            for (int64_t b = 0; b < p.B; ++b)
+                std::memcpy(dinitial_state + b * p.H + j0, w.g_next + b * p.H + j0,
+                            static_cast<size_t>(j1 - j0) * sizeof(T));
+        });
+        return;
+    }
+    const int threads = useful_threads(p.threads, p.B, K.mr);
+    const int64_t tiles = (p.B + K.mr - 1) / K.mr;
+    const int64_t rows = ((tiles + threads - 1) / threads) * K.mr;
+    buf.resize(static_cast<size_t>(threads * rows * p.H * (carry ? 4 : 3)));
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t b0, b1;
+        split_range(p.B, K.mr, tid, nt, b0, b1);
+        if (b0 >= b1) return;
+        const int64_t nb = b1 - b0;
+        BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
+        init_rows(p, d_final_state, b0, nb, 0, p.H, w);
+        for (int64_t s = p.T - 1; s >= 0; --s) {
+            step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
+            step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
+            std::swap(w.g_next, w.g_prev);
+        }
+        std::memcpy(dinitial_state + b0 * p.H, w.g_next, static_cast<size_t>(nb * p.H) * sizeof(T));
+    });
+}
+
+// (rows, cols) -> (cols, rows)
+template <typename T>
+std::vector<T> transposed(const T* a, int64_t rows, int64_t cols) {
+    std::vector<T> out(static_cast<size_t>(rows * cols));
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) out[j * rows + i] = a[i * cols + j];
+    return out;
+}
+
+// Rows [r0, r1) of the (B*T, H) matrix of states each step multiplied with the recurrent
+// kernel: h_{t-1} * m_h, in input-time order.
+template <typename T>
+void previous_states_rows(const SimpleRnnProblem<T>& p, const T* states, int64_t r0, int64_t r1,
+                          T* out) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / p.T, t = r % p.T;
+        const int64_t s = input_time(t, p.T, p.go_backwards);
+        int64_t stride;
+        const T* prev = previous_state(p, states, s, b, stride);
+        T* o = out + (r - r0) * p.H;
+        if (!prev) { std::memset(o, 0, static_cast<size_t>(p.H) * sizeof(T)); continue; }
+        if (p.recurrent_dropout_mask) {
+            const T* m = p.recurrent_dropout_mask + b * p.H;
+            for (int64_t j = 0; j < p.H; ++j) o[j] = prev[j] * m[j];
+        } else {
+            std::memcpy(o, prev, static_cast<size_t>(p.H) * sizeof(T));
+        }
+    }
+}
+
+// Rows of one weight-gradient chunk: fixed by the problem size only, never by the thread count.
+inline int64_t chunk_rows(int64_t rows) { return std::max<int64_t>(512, (rows + 15) / 16); }
+
+template <typename T>
+void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
+                      const T* states, const T* delta, T* dkernel, T* drec, T* dbias) {
+    const int64_t R = p.B * p.T, F = p.F, H = p.H;
+    const int64_t cr = chunk_rows(R);
+    const int64_t chunks = (R + cr - 1) / cr;
+    const int64_t per = F * H + H * H + H;
+    std::vector<T> partial(static_cast<size_t>(chunks * per));
+    const int threads = useful_threads(p.threads, chunks, 1);
+    std::vector<T> hprev(static_cast<size_t>(threads * cr * H));
+    parallel_region(threads, [&](int tid, int nt) {
+        T* hp = hprev.data() + tid * cr * H;
+        for (int64_t c = tid; c < chunks; c += nt) {
+            const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
+            T* out = partial.data() + c * per;
+            K.gemm(out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0, false,
+                   Activation::Linear);
+            previous_states_rows(p, states, r0, r1, hp);
+            K.gemm(out + F * H, H, hp, 1, H, delta + r0 * H, H, nullptr, H, H, r1 - r0, false,
+                   Activation::Linear);
+            T* db = out + F * H + H * H;
+            std::memset(db, 0, static_cast<size_t>(H) * sizeof(T));
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t j = 0; j < H; ++j) db[j] += delta[r * H + j];
+        }
+        thread_barrier();
+        int64_t e0, e1;
+        split_range(per, 64, tid, nt, e0, e1);
+        for (int64_t e = e0; e < e1; ++e) {
+            T sum = partial[static_cast<size_t>(e)];
+            for (int64_t c = 1; c < chunks; ++c) sum += partial[static_cast<size_t>(c * per + e)];
+            if (e < F * H) dkernel[e] = sum;
+            else if (e < F * H + H * H) drec[e - F * H] = sum;
+            else if (dbias) dbias[e - F * H - H * H] = sum;
+        }
+    });
+}
+
+template <typename T>
+void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
+                     T* dx) {
+    const std::vector<T> kernel_t = transposed(p.kernel, p.F, p.H);  // (H, F)
+    const int64_t R = p.B * p.T;
+    parallel_region(useful_threads(p.threads, R, 256), [&](int tid, int nt) {
+        int64_t r0, r1;
+        split_range(R, K.mr, tid, nt, r0, r1);
+        if (r0 >= r1) return;
+        K.gemm(dx + r0 * p.F, p.F, delta + r0 * p.H, p.H, 1, kernel_t.data(), p.F, nullptr,
+               r1 - r0, p.F, p.H, false, Activation::Linear);
+        if (!p.input_dropout_mask) return;
+        for (int64_t r = r0; r < r1; ++r) {
+            const T* m = p.input_dropout_mask + (r / p.T) * p.F;
+            for (int64_t f = 0; f < p.F; ++f) dx[r * p.F + f] *= m[f];
+        }
+    });
+}
+
+}  // namespace
+
+template <typename T>
+void simple_rnn_backward(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs,
+                         const T* d_final_state, T* dx, T* dkernel, T* drecurrent_kernel,
+                         T* dbias, T* dinitial_state) {
+    const IsaKernels<T>& K = active_kernels<T>();
+    std::vector<T> delta(static_cast<size_t>(p.B * p.T * p.H));
+    const std::vector<T> rec_t = transposed(p.recurrent_kernel, p.H, p.H);
+    backward_through_time(K, p, states, d_outputs, d_final_state, rec_t.data(), delta.data(),
+                          dinitial_state);
+    std::vector<T> xstore;
+    const T* xin = masked_inputs(p, xstore);
+    weight_gradients(K, p, xin, states, delta.data(), dkernel, drecurrent_kernel, dbias);
+    input_gradients(K, p, delta.data(), dx);
+}
+
+template void simple_rnn_forward<float>(const SimpleRnnProblem<float>&, float*, float*, float*);
+template void simple_rnn_forward<double>(const SimpleRnnProblem<double>&, double*, double*, double*);
+template void simple_rnn_backward<float>(const SimpleRnnProblem<float>&, const float*, const float*,
+                                         const float*, float*, float*, float*, float*, float*);
+template void simple_rnn_backward<double>(const SimpleRnnProblem<double>&, const double*,
+                                          const double*, const double*, double*, double*,
+                                          double*, double*, double*);
+
+}  // namespace fastrnn
