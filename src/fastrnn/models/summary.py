@@ -43,8 +43,10 @@ def _count(arrays: list) -> int:
 
 
 def _nbytes(arrays: list) -> int:
-    unique = {id(a): a for a in arrays}.values()
-    return int(sum(np.asarray(a).nbytes for a in unique))
+    # Keras's integer variables (the optimizer's iteration counter) are int32: 4 bytes.
+    unique = [np.asarray(a) for a in {id(a): a for a in arrays}.values()]
+    return int(sum(a.size * (4 if np.issubdtype(a.dtype, np.integer) else a.itemsize)
+                   for a in unique))
 
 
 def _ratio_reduce(total: int, widths: list[int]) -> list[int]:
