@@ -287,3 +287,9 @@ def deserialize(config: dict | str) -> Metric:
     if cls is None:
         raise ValueError(f"Unknown metric config. Received: {config!r}")
     return cls.from_config(dict(config.get("config") or {}))
+
+
+# Direction of improvement, read by EarlyStopping / ModelCheckpoint in mode="auto".
+Metric._direction = "down"
+for _cls in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy):
+    _cls._direction = "up"
