@@ -304,6 +304,7 @@ class TrainingMixin:
         if self._shuffle_rng is None:
             self._shuffle_rng = _random.make_generator(None)
         cbs = self._callback_list(callbacks, verbose, epochs, steps)
+        self.history = cbs.history
         weights = self.trainable_weights
         if not weights:
             import warnings
