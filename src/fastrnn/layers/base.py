@@ -496,7 +496,8 @@ def check_ndim(x: np.ndarray, ndim: int, layer_name: str, what: str = "") -> Non
     if x.ndim != ndim:
         raise ValueError(
             f"Input 0 of layer '{layer_name}' is incompatible with the layer: expected "
-            f"ndim={ndim}{what}, found ndim={x.ndim}. Full shape received: {x.shape}"
+            f"ndim={ndim}, found ndim={x.ndim}. Full shape received: {x.shape}"
+            + (f". Expected shape: {what}" if what else "")
         )
 
 

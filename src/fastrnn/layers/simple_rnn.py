@@ -359,7 +359,7 @@ class SimpleRNN(Layer):
 
     def _forward(self, inputs, mask=None, training=False, initial_state=None):
         x = self._as_float(inputs)
-        check_ndim(x, 3, self.name, " (batch, timesteps, features)")
+        check_ndim(x, 3, self.name, "(batch, timesteps, features)")
         self._maybe_build((None if not self.stateful else x.shape[0],) + x.shape[1:])
         B, T, F = x.shape
         if F != self.kernel.shape[0]:
