@@ -47,25 +47,54 @@ template <> struct FloatBits<double> {
     static constexpr int kBias = 1023;
 };
 
-// exp(y) for y in [-kExpClamp, kExpClamp]: y = n ln2 + r with |r| <= ln2/2, exp(r) by its
-// Taylor series (degree 7 for float, 13 for double: truncation below half an ulp), 2^n built in
-// the exponent bits.
+// SIMD vectors as wide as the instruction set's registers (GCC/Clang vector extensions: plain
+// arithmetic that the compiler maps onto the target's vector instructions).
+template <typename T>
+struct Vec {
+    using Int = typename FloatBits<T>::Int;
+    typedef T type __attribute__((vector_size(kVecBytes)));
+    typedef Int itype __attribute__((vector_size(kVecBytes)));
+    typedef int32_t i32type __attribute__((vector_size(kVecBytes * 4 / sizeof(T))));
+};
+
+template <typename T>
+inline typename Vec<T>::type load(const T* p) {
+    typename Vec<T>::type v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+template <typename T>
+inline void store(T* p, typename Vec<T>::type v) { std::memcpy(p, &v, sizeof(v)); }
+
+template <typename T>
+inline typename Vec<T>::type splat(T s) { return typename Vec<T>::type{} + s; }
+
 template <typename T>
 constexpr T exp_clamp() { return std::is_same<T, float>::value ? T(87) : T(708); }
 
+// exp(y), y clamped to [-exp_clamp, exp_clamp]: y = n ln2 + r with |r| <= ln2/2, exp(r) by its
+// Taylor series (degree 7 for float, 13 for double: truncation below half an ulp), 2^n built in
+// the exponent bits.
 template <typename T>
-inline T exp_bounded(T y) {
-    const T log2e = T(1.4426950408889634);
+inline typename Vec<T>::type exp_vec(typename Vec<T>::type y) {
+    using V = typename Vec<T>::type;
+    using I = typename Vec<T>::itype;
+    using I32 = typename Vec<T>::i32type;
+    const bool f32 = std::is_same<T, float>::value;
     // ln 2 split so that n * ln2_hi is exact for the n that occur.
-    const T ln2_hi = std::is_same<T, float>::value ? T(0.693145751953125) : T(6.93147180369123816490e-01);
-    const T ln2_lo = std::is_same<T, float>::value ? T(1.428606820309417232e-06) : T(1.90821492927058770002e-10);
-    y = y < -exp_clamp<T>() ? -exp_clamp<T>() : y;
-    y = y > exp_clamp<T>() ? exp_clamp<T>() : y;
-    const T n = std::floor(y * log2e + T(0.5));
-    const T r = (y - n * ln2_hi) - n * ln2_lo;
-    T p;
-    if (std::is_same<T, float>::value) {
-        p = T(1.0 / 5040);
+    const T ln2_hi = f32 ? T(0.693145751953125) : T(6.93147180369123816490e-01);
+    const T ln2_lo = f32 ? T(1.428606820309417232e-06) : T(1.90821492927058770002e-10);
+    const V lo = splat<T>(-exp_clamp<T>()), hi = splat<T>(exp_clamp<T>());
+    y = y < lo ? lo : y;
+    y = y > hi ? hi : y;
+    const V z = y * T(1.4426950408889634) + T(0.5);
+    const V zt = __builtin_convertvector(__builtin_convertvector(z, I32), V);  // trunc
+    const V n = zt > z ? zt - T(1) : zt;                                       // floor
+    const V r = (y - n * ln2_hi) - n * ln2_lo;
+    V p;
+    if (f32) {
+        p = splat<T>(T(1.0 / 5040));
         p = p * r + T(1.0 / 720);
         p = p * r + T(1.0 / 120);
         p = p * r + T(1.0 / 24);
@@ -74,7 +103,7 @@ inline T exp_bounded(T y) {
         p = p * r + T(1);
         p = p * r + T(1);
     } else {
-        p = T(1.0 / 6227020800.0);
+        p = splat<T>(T(1.0 / 6227020800.0));
         p = p * r + T(1.0 / 479001600.0);
         p = p * r + T(1.0 / 39916800.0);
         p = p * r + T(1.0 / 3628800.0);
@@ -89,63 +118,61 @@ inline T exp_bounded(T y) {
         p = p * r + T(1);
         p = p * r + T(1);
     }
-    using Int = typename FloatBits<T>::Int;
-    const int32_t ni = static_cast<int32_t>(n);
-    const Int bits = static_cast<Int>(static_cast<Int>(ni) + FloatBits<T>::kBias)
-                     << FloatBits<T>::kMantissa;
-    T scale;
-    std::memcpy(&scale, &bits, sizeof(T));
-    return p * scale;
+    const I ni = __builtin_convertvector(__builtin_convertvector(n, I32), I);
+    const I bits = (ni + FloatBits<T>::kBias) << FloatBits<T>::kMantissa;
+    return p * reinterpret_cast<const V&>(bits);
 }
 
 // tanh(x): an odd Taylor polynomial near 0 (keeps relative accuracy), else
 // (1 - e) / (1 + e) with e = exp(-2|x|), sign restored.
 template <typename T>
-inline T tanh_fast(T x) {
-    const T ax = std::fabs(x);
-    const T limit = std::is_same<T, float>::value ? T(9) : T(19);
-    const T a = ax > limit ? limit : ax;
-    const T e = exp_bounded<T>(T(-2) * a);
-    T big = (T(1) - e) / (T(1) + e);
-    const T x2 = ax * ax;
+inline typename Vec<T>::type tanh_vec(typename Vec<T>::type x) {
+    using V = typename Vec<T>::type;
+    const V zero = V{};
+    const V ax = x < zero ? -x : x;
+    const V limit = splat<T>(std::is_same<T, float>::value ? T(9) : T(19));
+    const V a = ax > limit ? limit : ax;
+    const V e = exp_vec<T>(a * T(-2));
+    const V big = (T(1) - e) / (T(1) + e);
+    const V x2 = ax * ax;
     // tanh x = x - x^3/3 + 2x^5/15 - 17x^7/315 + 62x^9/2835 - 1382x^11/155925
-    T q = T(-1382.0 / 155925.0);
+    V q = splat<T>(T(-1382.0 / 155925.0));
     q = q * x2 + T(62.0 / 2835.0);
     q = q * x2 + T(-17.0 / 315.0);
     q = q * x2 + T(2.0 / 15.0);
     q = q * x2 + T(-1.0 / 3.0);
-    const T small = ax + ax * x2 * q;
-    const T r = ax < T(0.0625) ? small : big;
-    return x < T(0) ? -r : r;
+    const V small = ax + ax * x2 * q;
+    const V r = ax < splat<T>(T(0.0625)) ? small : big;
+    return x < zero ? -r : r;
 }
 
 template <typename T>
-inline T sigmoid_fast(T x) { return T(1) / (T(1) + exp_bounded<T>(-x)); }
+inline typename Vec<T>::type sigmoid_vec(typename Vec<T>::type x) {
+    return T(1) / (T(1) + exp_vec<T>(-x));
+}
 
 template <typename T>
-inline T apply_activation(T v, Activation act) {
+inline typename Vec<T>::type activation_vec(typename Vec<T>::type v, Activation act) {
+    using V = typename Vec<T>::type;
     switch (act) {
-        case Activation::Tanh: return tanh_fast(v);
-        case Activation::Relu: return v > T(0) ? v : T(0);
-        case Activation::Sigmoid: return sigmoid_fast(v);
+        case Activation::Tanh: return tanh_vec<T>(v);
+        case Activation::Relu: return v > V{} ? v : V{};
+        case Activation::Sigmoid: return sigmoid_vec<T>(v);
         case Activation::Linear: default: return v;
     }
 }
 
 template <typename T>
 void activation_forward(T* __restrict x, int64_t n, Activation act) {
-    switch (act) {
-        case Activation::Tanh:
-            for (int64_t i = 0; i < n; ++i) x[i] = tanh_fast(x[i]);
-            break;
-        case Activation::Relu:
-            for (int64_t i = 0; i < n; ++i) x[i] = x[i] > T(0) ? x[i] : T(0);
-            break;
-        case Activation::Sigmoid:
-            for (int64_t i = 0; i < n; ++i) x[i] = sigmoid_fast(x[i]);
-            break;
-        case Activation::Linear:
-            break;
+    if (act == Activation::Linear) return;
+    constexpr int W = vec_width<T>();
+    int64_t i = 0;
+    for (; i + W <= n; i += W) store(x + i, activation_vec<T>(load(x + i), act));
+    if (i < n) {  // tail through a padded vector
+        T buf[W] = {};
+        std::memcpy(buf, x + i, static_cast<size_t>(n - i) * sizeof(T));
+        store(buf, activation_vec<T>(load(buf), act));
+        std::memcpy(x + i, buf, static_cast<size_t>(n - i) * sizeof(T));
     }
 }
 
@@ -170,35 +197,35 @@ void activation_backward(T* __restrict delta, const T* __restrict g, const T* __
 
 // ---------------------------------------------------------------- GEMM
 
-// One register tile: MR_ rows x NR_ columns, both known at compile time so that the
-// accumulators live in registers. Columns [0, nc) are loaded and stored (nc <= NR_).
-template <typename T, int MR_, int NR_>
+// One register tile: MR_ rows x NV_ vectors of columns, all accumulators in registers.
+template <typename T, int MR_, int NV_>
 inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t rs_a,
                       int64_t cs_a, const T* __restrict B, int64_t ldb, const T* __restrict bias,
-                      int64_t K, bool accumulate, Activation act) {
-    T acc[MR_][NR_];
+                      int64_t K, bool accumulate) {
+    using V = typename Vec<T>::type;
+    constexpr int W = vec_width<T>();
+    V acc[MR_][NV_];
     for (int r = 0; r < MR_; ++r)
-        for (int c = 0; c < NR_; ++c)
-            acc[r][c] = bias ? bias[c] : (accumulate ? C[r * ldc + c] : T(0));
+        for (int v = 0; v < NV_; ++v)
+            acc[r][v] = bias ? load(bias + v * W)
+                             : (accumulate ? load(C + r * ldc + v * W) : V{});
     for (int64_t k = 0; k < K; ++k) {
-        const T* __restrict b = B + k * ldb;
+        V b[NV_];
+        for (int v = 0; v < NV_; ++v) b[v] = load(B + k * ldb + v * W);
         for (int r = 0; r < MR_; ++r) {
-            const T a = A[r * rs_a + k * cs_a];
-            for (int c = 0; c < NR_; ++c) acc[r][c] += a * b[c];
+            const V a = V{} + A[r * rs_a + k * cs_a];
+            for (int v = 0; v < NV_; ++v) acc[r][v] += a * b[v];
         }
     }
-    if (act != Activation::Linear)
-        for (int r = 0; r < MR_; ++r)
-            for (int c = 0; c < NR_; ++c) acc[r][c] = apply_activation(acc[r][c], act);
     for (int r = 0; r < MR_; ++r)
-        for (int c = 0; c < NR_; ++c) C[r * ldc + c] = acc[r][c];
+        for (int v = 0; v < NV_; ++v) store(C + r * ldc + v * W, acc[r][v]);
 }
 
 // Edge tile of runtime size mr x nc (mr <= MR, nc <= NR), same arithmetic order.
 template <typename T>
 inline void gemm_edge(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                       int64_t ldb, const T* bias, int64_t mr, int64_t nc, int64_t K,
-                      bool accumulate, Activation act) {
+                      bool accumulate) {
     constexpr int NR = tile_cols<T>();
     for (int64_t r = 0; r < mr; ++r) {
         T acc[NR];
@@ -209,7 +236,7 @@ inline void gemm_edge(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a,
             const T* b = B + k * ldb;
             for (int64_t c = 0; c < nc; ++c) acc[c] += a * b[c];
         }
-        for (int64_t c = 0; c < nc; ++c) C[r * ldc + c] = apply_activation(acc[c], act);
+        for (int64_t c = 0; c < nc; ++c) C[r * ldc + c] = acc[c];
     }
 }
 
@@ -217,33 +244,35 @@ template <typename T>
 void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B, int64_t ldb,
           const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate, Activation act) {
     constexpr int MR = tile_rows<T>();
-    constexpr int NR = tile_cols<T>();
-    constexpr int VW = vec_width<T>();
-    // Column panels outermost so a panel of B (K x NR) stays in cache across row tiles.
+    constexpr int W = vec_width<T>();
+    // Column panels outermost so a panel of B (K x 2W) stays in cache across row tiles.
     int64_t j = 0;
-    for (; j + NR <= N; j += NR) {
+    for (; j + 2 * W <= N; j += 2 * W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, NR>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                 K, accumulate, act);
+            gemm_tile<T, MR, 2>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
+                                K, accumulate);
         for (; i < M; ++i)
-            gemm_tile<T, 1, NR>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                K, accumulate, act);
+            gemm_tile<T, 1, 2>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
+                               K, accumulate);
     }
-    for (; j + VW <= N; j += VW) {
+    for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, VW>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                 K, accumulate, act);
+            gemm_tile<T, MR, 1>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
+                                K, accumulate);
         for (; i < M; ++i)
-            gemm_tile<T, 1, VW>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                K, accumulate, act);
+            gemm_tile<T, 1, 1>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
+                               K, accumulate);
     }
     if (j < N)
         gemm_edge<T>(C + j, ldc, A, rs_a, cs_a, B + j, ldb, bias ? bias + j : nullptr, M, N - j,
-                     K, accumulate, act);
+                     K, accumulate);
+    // The activation runs over the rows just written, still in L1.
+    if (act != Activation::Linear)
+        for (int64_t i = 0; i < M; ++i) activation_forward(C + i * ldc, N, act);
 }
 
 template <typename T>

@@ -1,0 +1,158 @@
+"""The C++ SimpleRNN engine against the NumPy float64 reference, every option and dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference as ref
+from rnn_cases import OPTION_CASES, cast, make_problem, reference_kwargs, split_case
+from fastrnn import ops
+
+ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear"]
+
+
+def _tol(dtype):
+    return dict(rtol=1e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-11)
+
+
+def _run(p, dtype, options, d_out, d_fin, threads=None):
+    q = cast(p, dtype)
+    fwd = ops.simple_rnn_forward(
+        q["x"], q["kernel"], q["recurrent_kernel"], q["bias"], initial_state=q["initial_state"],
+        mask=q["mask"], input_dropout_mask=q["input_dropout_mask"],
+        recurrent_dropout_mask=q["recurrent_dropout_mask"], num_threads=threads, **options)
+    grads = ops.simple_rnn_backward(fwd.cache, d_out.astype(dtype), d_fin.astype(dtype),
+                                    num_threads=threads)
+    return fwd, grads
+
+
+@pytest.mark.parametrize("case", OPTION_CASES, ids=lambda c: "-".join(c) or "plain")
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_forward_and_backward_match_reference(rng, dtype, case, activation):
+    problem_opts, options = split_case(case)
+    p = make_problem(rng, B=5, T=7, F=3, H=11, **problem_opts)
+    options = dict(options, activation=activation)
+    d_out = rng.normal(size=(5, 7, 11))
+    d_fin = rng.normal(size=(5, 11))
+    fwd, grads = _run(p, dtype, options, d_out, d_fin)
+    kw = reference_kwargs(p)
+    flags = dict(activation=activation, go_backwards=options.get("go_backwards", False),
+                 zero_output_for_mask=options.get("zero_output_for_mask", False))
+    out, fin, _ = ref.forward(**kw, **flags)
+    expected = ref.backward(**kw, **flags, d_outputs=d_out, d_final=d_fin)
+    tol = _tol(dtype)
+    assert fwd.outputs.dtype == dtype and fwd.final_state.dtype == dtype
+    np.testing.assert_allclose(fwd.outputs, out, **tol)
+    np.testing.assert_allclose(fwd.final_state, fin, **tol)
+    names = ["dx", "dkernel", "drecurrent_kernel", "dbias", "dinitial_state"]
+    for name, got, want in zip(names, grads, expected):
+        if name == "dbias" and p["bias"] is None:
+            assert got is None
+            continue
+        assert got.dtype == dtype, name
+        scale = max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 9, 2, 3), (13, 3, 17, 33), (2, 4, 5, 70)])
+def test_odd_shapes(rng, dtype, shape):
+    """Shapes that are not multiples of any SIMD width or tile, T=1, B=1."""
+    B, T, F, H = shape
+    p = make_problem(rng, B, T, F, H, h0=True, mask=T > 1)
+    d_out = rng.normal(size=(B, T, H))
+    d_fin = rng.normal(size=(B, H))
+    fwd, grads = _run(p, dtype, {}, d_out, d_fin)
+    out, fin, _ = ref.forward(**reference_kwargs(p))
+    tol = _tol(dtype)
+    np.testing.assert_allclose(fwd.outputs, out, **tol)
+    exp = ref.backward(**reference_kwargs(p), d_outputs=d_out, d_final=d_fin)
+    for got, want in zip(grads, exp):
+        np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * max(1, np.abs(want).max()))
+
+
+def test_gradient_of_outputs_only_or_final_state_only(rng):
+    p = make_problem(rng, mask=True)
+    fwd = ops.simple_rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], p["bias"], mask=p["mask"])
+    d_fin = rng.normal(size=fwd.final_state.shape)
+    g = ops.simple_rnn_backward(fwd.cache, d_final_state=d_fin)
+    e = ref.backward(**reference_kwargs(p), d_final=d_fin)
+    np.testing.assert_allclose(g.dkernel, e[1], rtol=1e-10, atol=1e-12)
+    zero = ops.simple_rnn_backward(fwd.cache)
+    assert not np.any(zero.dkernel) and not np.any(zero.dx)
+
+
+def test_pre_and_post_padding_give_the_same_final_state(rng):
+    """Keras: with a mask, the final state is the last valid one wherever the padding is."""
+    x = rng.normal(size=(1, 3, 4))
+    W, U = rng.normal(size=(4, 5)), rng.normal(size=(5, 5)) * 0.3
+    pad = np.zeros((1, 2, 4))
+    post = np.concatenate([x, pad], axis=1)
+    pre = np.concatenate([pad, x], axis=1)
+    f_post = ops.simple_rnn_forward(post, W, U, mask=np.array([[1, 1, 1, 0, 0]], bool)).final_state
+    f_pre = ops.simple_rnn_forward(pre, W, U, mask=np.array([[0, 0, 1, 1, 1]], bool)).final_state
+    f_plain = ops.simple_rnn_forward(x, W, U).final_state
+    np.testing.assert_allclose(f_post, f_plain, rtol=1e-12)
+    np.testing.assert_allclose(f_pre, f_plain, rtol=1e-12)
+
+
+def test_go_backwards_returns_processing_order(rng):
+    p = make_problem(rng)
+    fwd = ops.simple_rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], p["bias"], go_backwards=True)
+    flipped = ops.simple_rnn_forward(p["x"][:, ::-1], p["kernel"], p["recurrent_kernel"], p["bias"])
+    np.testing.assert_allclose(fwd.outputs, flipped.outputs, rtol=1e-12)
+    np.testing.assert_allclose(fwd.final_state, fwd.outputs[:, -1], rtol=1e-12)
+
+
+def test_float32_tanh_is_within_1e6_of_std_tanh():
+    z = np.concatenate([np.linspace(-20, 20, 200001), np.logspace(-12, 1.3, 5000),
+                        -np.logspace(-12, 1.3, 5000), [0.0, -0.0]]).astype(np.float32)
+    n = z.size
+    x = z.reshape(n, 1, 1)
+    one = np.ones((1, 1), np.float32)
+    out = ops.simple_rnn_forward(x, one, np.zeros((1, 1), np.float32)).outputs.ravel()
+    err = np.abs(out.astype(np.float64) - np.tanh(z.astype(np.float64)))
+    assert err.max() <= 1e-6, err.max()
+    assert np.all(np.abs(out) <= 1.0)
+
+
+def test_float64_activations_are_accurate():
+    z = np.linspace(-30, 30, 60001)
+    x = z.reshape(-1, 1, 1)
+    for act, f in [("tanh", np.tanh), ("sigmoid", lambda v: 1 / (1 + np.exp(-v)))]:
+        out = ops.simple_rnn_forward(x, np.ones((1, 1)), np.zeros((1, 1)), activation=act).outputs.ravel()
+        np.testing.assert_allclose(out, f(z), rtol=1e-14, atol=1e-15)
+
+
+def test_inputs_are_not_modified(rng):
+    p = make_problem(rng, h0=True, mask=True, mx=True, mh=True)
+    copies = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+    fwd = ops.simple_rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], p["bias"],
+                                 initial_state=p["initial_state"], mask=p["mask"],
+                                 input_dropout_mask=p["input_dropout_mask"],
+                                 recurrent_dropout_mask=p["recurrent_dropout_mask"])
+    d = rng.normal(size=fwd.outputs.shape)
+    d_copy = d.copy()
+    ops.simple_rnn_backward(fwd.cache, d)
+    for k, v in p.items():
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(v, copies[k], err_msg=k)
+    np.testing.assert_array_equal(d, d_copy)
+
+
+def test_non_contiguous_and_read_only_inputs_are_accepted(rng):
+    x = rng.normal(size=(4, 10, 6))[:, ::2, ::2]  # strided view
+    W = np.asfortranarray(rng.normal(size=(3, 5)))
+    U = rng.normal(size=(5, 5))[::-1]
+    U.flags.writeable = False
+    fwd = ops.simple_rnn_forward(x, W, U)
+    out, _, _ = ref.forward(x, W, U)
+    np.testing.assert_allclose(fwd.outputs, out, rtol=1e-12)
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "linear", None])
+def test_none_activation_means_linear(rng, act):
+    p = make_problem(rng)
+    a = ops.simple_rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], activation=act).outputs
+    expected, _, _ = ref.forward(p["x"], p["kernel"], p["recurrent_kernel"], activation=act or "linear")
+    np.testing.assert_allclose(a, expected, rtol=1e-11, atol=1e-12)

@@ -1,0 +1,113 @@
+"""Bit-identical results for any thread count; every SIMD path agrees with the generic one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastrnn
+from rnn_cases import make_problem
+from fastrnn import ops
+
+SHAPES = [(13, 37, 5, 24), (2, 9, 3, 300), (1, 20, 4, 16), (64, 12, 8, 64)]
+
+
+def _everything(p, dtype, threads, **options):
+    q = {k: (v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype != bool else v) for k, v in p.items()}
+    fwd = ops.simple_rnn_forward(
+        q["x"], q["kernel"], q["recurrent_kernel"], q["bias"], initial_state=q["initial_state"],
+        mask=q["mask"], input_dropout_mask=q["input_dropout_mask"],
+        recurrent_dropout_mask=q["recurrent_dropout_mask"], num_threads=threads, **options)
+    d = np.linspace(-1, 1, fwd.outputs.size).reshape(fwd.outputs.shape).astype(dtype)
+    grads = ops.simple_rnn_backward(fwd.cache, d, fwd.final_state, num_threads=threads)
+    return [fwd.outputs, fwd.final_state, *grads]
+
+
+@pytest.fixture
+def restore_simd_path():
+    saved = fastrnn.simd_path()
+    yield
+    fastrnn.set_simd_path(saved)
+
+
+@pytest.mark.parametrize("path", fastrnn.available_simd_paths())
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_bit_identical_for_1_2_3_threads(rng, dtype, shape, path, restore_simd_path):
+    fastrnn.set_simd_path(path)
+    p = make_problem(rng, *shape, h0=True, mask=True, mx=True, mh=True)
+    for options in (dict(), dict(go_backwards=True)):
+        base = _everything(p, dtype, 1, **options)
+        for threads in (2, 3):
+            other = _everything(p, dtype, threads, **options)
+            for a, b in zip(base, other):
+                np.testing.assert_array_equal(a, b, err_msg=f"{threads} threads, {options}")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_every_simd_path_agrees_with_generic(rng, dtype, shape, restore_simd_path):
+    p = make_problem(rng, *shape, h0=True, mask=True, mx=True, mh=True)
+    fastrnn.set_simd_path("generic")
+    expected = _everything(p, dtype, 2)
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+    for path in fastrnn.available_simd_paths():
+        fastrnn.set_simd_path(path)
+        for got, want in zip(_everything(p, dtype, 2), expected):
+            scale = max(1.0, float(np.abs(want).max()))
+            np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=path)
+
+
+def test_embedding_backward_is_bit_identical_across_threads(rng):
+    ids = rng.integers(0, 50, size=(300, 40))
+    d = rng.normal(size=(300, 40, 7)).astype(np.float32)
+    base = ops.embedding_backward(ids, d, 50, num_threads=1)
+    for t in (2, 3):
+        np.testing.assert_array_equal(ops.embedding_backward(ids, d, 50, num_threads=t), base)
+    expected = np.zeros((50, 7))
+    np.add.at(expected, ids.ravel(), d.reshape(-1, 7).astype(np.float64))
+    np.testing.assert_allclose(base, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_simd_path_is_rejected():
+    with pytest.raises(ValueError, match="avx9000"):
+        fastrnn.set_simd_path("avx9000")
+
+
+def _run_python(code, **env):
+    full_env = dict(os.environ, **env)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+@pytest.mark.parametrize("path", fastrnn.available_simd_paths())
+def test_fastrnn_simd_environment_variable_forces_a_path(path):
+    assert _run_python("import fastrnn; print(fastrnn.simd_path())", FASTRNN_SIMD=path) == path
+
+
+def test_omp_num_threads_is_honoured():
+    code = "import fastrnn; print(fastrnn.get_num_threads())"
+    assert _run_python(code, OMP_NUM_THREADS="3") == "3"
+
+
+def test_set_num_threads_round_trip():
+    saved = fastrnn.get_num_threads()
+    try:
+        fastrnn.set_num_threads(5)
+        assert fastrnn.get_num_threads() == 5
+        with pytest.raises(ValueError):
+            fastrnn.set_num_threads(0)
+        with pytest.raises(TypeError):
+            fastrnn.set_num_threads("2")
+    finally:
+        fastrnn.set_num_threads(saved)
+
+
+def test_show_config_names_everything(capsys):
+    fastrnn.show_config()
+    out = capsys.readouterr().out
+    for word in ("fastrnn", "SIMD path", "OpenMP", "threads", "compiler", fastrnn.simd_path()):
+        assert word in out
