@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastrnn import layers
+from fastrnn import layers, optimizers
 from fastrnn.layers import reset_name_counters
 from fastrnn.models import Sequential
 
@@ -216,3 +216,20 @@ def test_save_and_load_model_give_identical_predictions(tmp_path):
     m.save_weights(wpath)
     m2.load_weights(wpath)
     np.testing.assert_array_equal(m2.predict(ids, verbose=0), m.predict(ids, verbose=0))
+
+
+def test_load_model_recompiles_with_the_same_settings(tmp_path):
+    from fastrnn.models import load_model
+
+    m = Sequential([layers.Input(shape=(3, 2)), layers.SimpleRNN(2), layers.Dense(1)])
+    m.compile(optimizers.Adam(learning_rate=0.01), "mse", metrics=["mae"])
+    path = tmp_path / "m.keras"
+    m.save(path)
+    loaded = load_model(path)
+    assert loaded.compiled and loaded.loss == "mse"
+    assert type(loaded.optimizer).__name__ == "Adam"
+    assert loaded.optimizer.learning_rate == pytest.approx(0.01)
+    x = np.random.default_rng(0).normal(size=(8, 3, 2)).astype(np.float32)
+    y = x.sum(axis=(1, 2))[:, None]
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx(m.evaluate(x, y, verbose=0), rel=1e-6)
+    assert load_model(path, compile=False).compiled is False

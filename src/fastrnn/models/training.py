@@ -138,6 +138,18 @@ class TrainingMixin:
         self.compiled = True
         self.stop_training = False
 
+    def get_compile_config(self) -> dict | None:
+        """The compile arguments as JSON-able data (None before ``compile``)."""
+        from .compile_config import get_compile_config
+
+        return get_compile_config(self)
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile from :meth:`get_compile_config` output (used by ``load_model``)."""
+        from .compile_config import compile_from_config
+
+        compile_from_config(self, config)
+
     def _assert_compiled(self, method: str) -> None:
         if not self.compiled:
             raise RuntimeError(
