@@ -527,3 +527,46 @@ def test_inputs_never_modified():
         np.testing.assert_array_equal(d, d_saved)
     for a, b in zip((x, x64, mask, h0, ids), saved):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- pickling and regularization
+@pytest.mark.parametrize("make, x", [
+    (lambda: layers.SimpleRNN(3, stateful=True, return_sequences=True), _x((2, 4, 2))),
+    (lambda: layers.Bidirectional(layers.SimpleRNN(3), merge_mode="sum"), _x((2, 4, 2))),
+    (lambda: layers.Dense(3, activation="tanh"), _x((2, 4, 2))),
+    (lambda: layers.TimeDistributed(layers.Dense(2, activation="softmax")), _x((2, 4, 2))),
+    (lambda: layers.Activation("relu"), _x((2, 4, 2))),
+    (lambda: layers.Embedding(5, 2, mask_zero=True), np.array([[1, 2, 0]])),
+])
+def test_pickle_round_trip(make, x):
+    import pickle
+
+    layer = make()
+    layer.forward(x, training=True)  # leaves training caches behind
+    layer.reset_states()
+    expected = layer(x)
+    layer.reset_states()
+    clone = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(clone(x), expected)  # the engine accepts unpickled arrays
+    assert all(a is r.value for a, r in zip(clone.weights, clone._weight_records()))
+
+
+def test_activity_regularizer_is_divided_by_batch_size():
+    pytest.importorskip("fastrnn.regularizers")
+    dense = layers.Dense(2, activity_regularizer="l2", dtype="float64")
+    x = _x((4, 3), dtype="float64")
+    y = dense.forward(x, training=True)
+    np.testing.assert_allclose(dense.regularization_loss(), 0.01 * np.sum(y * y) / 4)
+    dense.forward(x, training=False)
+    assert dense.regularization_loss() == 0.0
+
+
+def test_weight_regularizer_loss_and_gradient():
+    pytest.importorskip("fastrnn.regularizers")
+    rnn = layers.SimpleRNN(2, kernel_regularizer="l2", dtype="float64")
+    x = _x((2, 3, 2), dtype="float64")
+    rnn.forward(x, training=True)
+    np.testing.assert_allclose(rnn.regularization_loss(), 0.01 * np.sum(rnn.kernel ** 2))
+    rnn.backward(np.zeros((2, 2)))
+    np.testing.assert_allclose(rnn.grads[0], 0.02 * rnn.kernel, atol=1e-15)
+    np.testing.assert_array_equal(rnn.grads[1], 0.0)

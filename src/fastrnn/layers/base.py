@@ -114,6 +114,30 @@ class Weight:
     def __repr__(self) -> str:
         return f"<Weight {self.path} shape={self.value.shape} dtype={self.value.dtype}>"
 
+    def __getstate__(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        _canonical_dtype(self.value)
+
+
+def _canonical_dtype(arr: np.ndarray) -> None:
+    """Give an unpickled array the canonical dtype object, in place (same array object).
+
+    Unpickled arrays carry an equal but distinct dtype instance, which the C++ bindings
+    (pybind11 ``dtype().is(...)``) do not recognize.
+    """
+    canonical = np.dtype(arr.dtype.name) if arr.dtype.isnative else None
+    if canonical is not None and arr.dtype is not canonical and arr.dtype == canonical:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                arr.dtype = canonical
+        except (AttributeError, TypeError, ValueError):  # pragma: no cover - future NumPy
+            pass
+
 
 class Layer:
     """Base class of fastrnn layers (Keras-like API on NumPy arrays).
@@ -442,6 +466,44 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+    # ------------------------------------------------------------------ pickling
+    _CACHE_ATTRS = ("_cache", "_ids", "_y", "_keep", "_mask", "_shape", "_activity_outputs")
+
+    def __getstate__(self) -> dict:
+        """Pickle weights and settings; training caches are dropped and built-in activations
+        (module-level objects holding lambdas) are stored by name."""
+        state = self.__dict__.copy()
+        for key in self._CACHE_ATTRS:
+            if key in state:
+                state[key] = None
+        if "_training_pass" in state:
+            state["_training_pass"] = False
+        acts = lazy_module("activations")
+        for key, value in state.items():
+            if isinstance(value, acts.Activation):
+                try:
+                    builtin = acts.get(value.name) is value
+                except ValueError:
+                    builtin = False
+                if builtin:
+                    state[key] = _BuiltinActivationRef(value.name)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for key, value in state.items():
+            if isinstance(value, _BuiltinActivationRef):
+                state[key] = lazy_module("activations").get(value.name)
+            elif isinstance(value, np.ndarray):
+                _canonical_dtype(value)  # e.g. the state of a stateful RNN
+        self.__dict__.update(state)
+
+
+class _BuiltinActivationRef:
+    """Picklable stand-in for a built-in activation object (resolved again on unpickling)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 class _UnrecognizedArguments(ValueError, TypeError):
