@@ -7,6 +7,8 @@ Not to be confused with Microsoft EdgeML's "FastRNN" cell: this package implemen
 from __future__ import annotations
 
 import importlib
+import os
+import warnings
 
 from ._config import (
     available_simd_paths,
@@ -29,6 +31,21 @@ __all__ = [
     "__version__", "available_simd_paths", "get_num_threads", "set_num_threads",
     "set_simd_path", "show_config", "simd_path", *_SUBMODULES,
 ]
+
+
+def _check_simd_request() -> None:
+    """Warn when FASTRNN_SIMD asks for a path this CPU or build cannot run."""
+    requested = os.environ.get("FASTRNN_SIMD")
+    if requested and requested != simd_path():
+        warnings.warn(
+            f"FASTRNN_SIMD={requested!r} is unknown or not supported here; using "
+            f"{simd_path()!r} (available: {', '.join(available_simd_paths())})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+_check_simd_request()
 
 
 def __getattr__(name: str):

@@ -13,6 +13,7 @@ The recurrence is Keras's ``SimpleRNN``::
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -113,6 +114,23 @@ def _bool_mask(value, name: str, shape: tuple) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _require_memory(what: str, nbytes: int) -> None:
+    """Raise MemoryError before any allocation when a call needs more than the machine has."""
+    total = _physical_memory()
+    if total is not None and nbytes > total:
+        raise MemoryError(
+            f"{what} needs {nbytes / 2**30:,.1f} GiB for its buffers, more than this machine's "
+            f"{total / 2**30:,.1f} GiB of memory; use a smaller batch or shorter sequences"
+        )
+
+
 def _activation(activation) -> str:
     name = "linear" if activation is None else activation
     if not isinstance(name, str) or name not in ACTIVATIONS:
@@ -167,6 +185,11 @@ def simple_rnn_forward(
     if H == 0:
         raise ValueError(f"kernel must have at least one unit. Received: shape={kernel.shape}")
     recurrent_kernel = _float_array(recurrent_kernel, "recurrent_kernel", (H, H), dtype)
+    x = _as_array(x, "x")
+    if x.ndim == 3:
+        B, T, _ = x.shape
+        # x copy, dropout-masked copy, outputs, states (the backward pass adds dx and deltas)
+        _require_memory("simple_rnn_forward", dtype.itemsize * (2 * B * T * F + 2 * B * T * H))
     x = _float_array(x, "x", ("B", "T", F), dtype)
     B, T, _ = x.shape
     if B == 0 or T == 0:
@@ -240,6 +263,8 @@ def simple_rnn_backward(
         d_outputs = _float_array(d_outputs, "d_outputs", (B, T, H), dtype)
     if d_final_state is not None:
         d_final_state = _float_array(d_final_state, "d_final_state", (B, H), dtype)
+    F = cache.x.shape[2]
+    _require_memory("simple_rnn_backward", dtype.itemsize * (2 * B * T * F + 3 * B * T * H))
     threads = resolve_num_threads(num_threads)
     from . import _core
 
