@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
-import textwrap
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -80,9 +80,37 @@ def _column_widths(line_length: int, positions: list[float]) -> list[int]:
     return padded
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    lines = textwrap.wrap(text, width=width, break_long_words=True, break_on_hyphens=False)
-    return lines or [""]
+_WORD = re.compile(r"\s*\S+\s*")
+
+
+def _wrap(text: str, width: int, justify: str) -> list[str]:
+    """rich's word wrap with ``overflow="ellipsis"``: break between words, put a word longer
+    than the line on its own line and cut it to ``width - 1`` characters + "…"; every line is
+    padded to ``width`` (right-justified cells are stripped first)."""
+    breaks, offset = [], 0
+    for match in _WORD.finditer(text):
+        start, word = match.start(), match.group(0)
+        length = len(word.rstrip())
+        if width - offset >= length:
+            offset += len(word)
+        elif length > width or (offset and start):
+            if start:
+                breaks.append(start)
+            offset = len(word)
+    bounds = [0, *breaks, len(text)]
+    lines = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        line = text[a:b]
+        if len(line) > width:  # drop trailing blanks beyond the width
+            excess = len(line) - width
+            trailing = len(line) - len(line.rstrip())
+            line = line[:len(line) - min(trailing, excess)]
+        if justify == "right":
+            line = line.rstrip()
+        if len(line) > width:
+            line = line[:width - 1] + "…"
+        lines.append(line.rjust(width) if justify == "right" else line.ljust(width))
+    return lines or [" " * width]
 
 
 def _render_table(header: list[str], rows: list[list[str]], widths: list[int],
@@ -90,21 +118,16 @@ def _render_table(header: list[str], rows: list[list[str]], widths: list[int],
     def line(left: str, fill: str, mid: str, right: str) -> str:
         return left + mid.join(fill * w for w in widths) + right
 
-    def cells(values: list[str], vbar: str) -> list[str]:
-        wrapped = [_wrap(v, w - 2) for v, w in zip(values, widths)]
+    def cells(values: list[str], vbar: str, bottom: bool = False) -> list[str]:
+        # rich aligns header cells to the bottom of the row, body cells to the top
+        wrapped = [_wrap(v, w - 2, j) for v, w, j in zip(values, widths, justify)]
         height = max(len(c) for c in wrapped)
-        out = []
-        for i in range(height):
-            parts = []
-            for c, w, j in zip(wrapped, widths, justify):
-                text = c[i] if i < len(c) else ""
-                text = text.rjust(w - 2) if j == "right" else text.ljust(w - 2)
-                parts.append(" " + text + " ")
-            out.append(vbar + vbar.join(parts) + vbar)
-        return out
+        blank = [[" " * (w - 2)] * (height - len(c)) for c, w in zip(wrapped, widths)]
+        wrapped = [(b + c) if bottom else (c + b) for c, b in zip(wrapped, blank)]
+        return [vbar + vbar.join(" " + c[i] + " " for c in wrapped) + vbar for i in range(height)]
 
     out = [line("┏", "━", "┳", "┓")]
-    out += cells(header, "┃")
+    out += cells(header, "┃", bottom=True)
     out.append(line("┡", "━", "╇", "┩"))
     for i, row in enumerate(rows):
         if i:
