@@ -143,10 +143,11 @@ class Layer:
     """Base class of fastrnn layers (Keras-like API on NumPy arrays).
 
     Args:
-        name: layer name; automatic snake_case name of the class (``dense``, ``dense_1``...) if None.
+        name: layer name; if None, the snake_case class name (``dense``, ``dense_1``...).
         trainable: whether the weights are updated by training.
         dtype: ``"float32"`` (default) or ``"float64"``: dtype of the weights and float outputs.
-        activity_regularizer: penalty on the layer's outputs (divided by the batch size, as Keras 3).
+        activity_regularizer: penalty on the layer's outputs, divided by the batch size
+            (as Keras 3).
         input_shape / input_dim / batch_input_shape / batch_size: Keras 2 style input declarations,
             recorded in ``_build_shape`` (batch dimension first).
     """
@@ -362,7 +363,7 @@ class Layer:
         return outputs
 
     def backward(self, d_outputs: Any):
-        """Gradient for the inputs from ``d_outputs``; sets ``self.grads`` (regularizers included)."""
+        """Gradient for the inputs from ``d_outputs``; sets ``self.grads`` (with regularizers)."""
         if self._activity_outputs is not None:
             d_outputs = self._add_activity_gradient(d_outputs)
         d_inputs = self._backward(d_outputs)
@@ -428,7 +429,8 @@ class Layer:
             arr = np.asarray(x)
         except Exception as exc:
             raise TypeError(
-                f"Layer {self.name!r}: {arg} must be array-like. Received: {type(x).__name__} ({exc})"
+                f"Layer {self.name!r}: {arg} must be array-like. "
+                f"Received: {type(x).__name__} ({exc})"
             ) from None
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
             raise TypeError(
@@ -452,7 +454,9 @@ class Layer:
 
     def get_config(self) -> dict:
         """Constructor arguments with Keras's names."""
-        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config: dict[str, Any] = {
+            "name": self.name, "trainable": self.trainable, "dtype": self.dtype,
+        }
         if self._build_shape is not None:
             config["batch_input_shape"] = self._build_shape
         if self.activity_regularizer is not None:
@@ -516,7 +520,9 @@ def _shape_tuple(shape: Any, arg: str) -> tuple:
     try:
         out = tuple(None if s is None else int(s) for s in shape)
     except (TypeError, ValueError):
-        raise ValueError(f"{arg} must be a tuple of ints or None. Received: {arg}={shape!r}") from None
+        raise ValueError(
+            f"{arg} must be a tuple of ints or None. Received: {arg}={shape!r}"
+        ) from None
     return out
 
 
@@ -563,7 +569,9 @@ def check_ndim(x: np.ndarray, ndim: int, layer_name: str, what: str = "") -> Non
         )
 
 
-def dropout_keep_mask(rng: np.random.Generator, shape: tuple, rate: float, dtype: str) -> np.ndarray:
+def dropout_keep_mask(
+    rng: np.random.Generator, shape: tuple, rate: float, dtype: str
+) -> np.ndarray:
     """Inverted-dropout multiplier: 0 with probability ``rate``, else ``1 / (1 - rate)``."""
     if rate >= 1.0:
         return np.zeros(shape, dtype=dtype)
