@@ -233,3 +233,22 @@ def test_load_model_recompiles_with_the_same_settings(tmp_path):
     y = x.sum(axis=(1, 2))[:, None]
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(m.evaluate(x, y, verbose=0), rel=1e-6)
     assert load_model(path, compile=False).compiled is False
+
+
+@pytest.mark.xfail(strict=True, reason="optimizers key their slots by id(array), stale after "
+                   "unpickling (reported to the optimizers author; see LAYER_CONTRACT.md)")
+def test_pickle_round_trip_predicts_and_keeps_training_identically():
+    import pickle
+
+    m = Sequential([layers.Input(shape=(5,), dtype="int32"), layers.Embedding(12, 4),
+                    layers.SimpleRNN(3), layers.Dense(1, activation="sigmoid")])
+    m.compile("rmsprop", "binary_crossentropy", metrics=["acc"])
+    ids = np.random.default_rng(3).integers(0, 12, size=(16, 5))
+    y = (ids.sum(1) > 27).astype("float32")
+    m.fit(ids, y, verbose=0)
+    m2 = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(m2.predict(ids, verbose=0), m.predict(ids, verbose=0))
+    m.fit(ids, y, shuffle=False, verbose=0)
+    m2.fit(ids, y, shuffle=False, verbose=0)  # the optimizer state travelled with the model
+    for a, b in zip(m.get_weights(), m2.get_weights()):
+        np.testing.assert_array_equal(a, b)

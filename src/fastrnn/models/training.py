@@ -216,6 +216,8 @@ class TrainingMixin:
 
     def _train_batch(self, x: np.ndarray, y: np.ndarray, sw: Any, weights: list) -> None:
         y_pred, mask = self._forward(x, training=True)
+        if isinstance(mask, (list, tuple)):  # return_state: the output's mask comes first
+            mask = mask[0]
         if self._metrics is None or self._loss_obj is None:
             self._resolve_loss_and_metrics(y, y_pred)
         value, grad = self._loss_obj.value_and_grad(y, y_pred, sw, mask)
@@ -241,6 +243,8 @@ class TrainingMixin:
 
     def _test_batch(self, x: np.ndarray, y: np.ndarray, sw: Any) -> None:
         y_pred, mask = self._forward(x, training=False)
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
         if self._metrics is None or self._loss_obj is None:
             self._resolve_loss_and_metrics(y, y_pred)
         value = float(self._loss_obj(y, y_pred, sw, mask)) * self._loss_weight
