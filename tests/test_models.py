@@ -252,3 +252,15 @@ def test_pickle_round_trip_predicts_and_keeps_training_identically():
     m2.fit(ids, y, shuffle=False, verbose=0)  # the optimizer state travelled with the model
     for a, b in zip(m.get_weights(), m2.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_get_layer_by_name_and_index():
+    m = _lecture(vocab=20)
+    assert m.get_layer("simple_rnn") is m.layers[1]
+    assert m.get_layer(index=-1) is m.layers[2]
+    with pytest.raises(ValueError, match="No such layer: lstm"):
+        m.get_layer("lstm")
+    with pytest.raises(ValueError, match="only has 3 layers"):
+        m.get_layer(index=3)
+    with pytest.raises(ValueError, match="only a layer name or a layer index"):
+        m.get_layer("dense", 0)

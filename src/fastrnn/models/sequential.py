@@ -73,6 +73,28 @@ class Sequential(TrainingMixin):
             "Use `add()` and `pop()` to change the layers in this model."
         )
 
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by ``name`` or by ``index`` (Keras's ``Model.get_layer``)."""
+        if index is not None and name is not None:
+            raise ValueError(
+                f"Provide only a layer name or a layer index. Received: index={index}, name={name}."
+            )
+        if index is not None:
+            if not -len(self._layers) <= index < len(self._layers):
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model only has "
+                    f"{len(self._layers)} layers."
+                )
+            return self._layers[index]
+        if name is not None:
+            for layer in self._layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(
+                f"No such layer: {name}. Existing layers are: {[l.name for l in self._layers]}."
+            )
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
     def add(self, layer: Any, rebuild: bool = True) -> None:
         """Append ``layer`` (a fastrnn layer, or ``Input(...)``/``InputLayer`` first)."""
         if not self._layers and self._input is None:
