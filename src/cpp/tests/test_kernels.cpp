@@ -1,0 +1,469 @@
+// C++ test executable for the kernels (the sanitizer target, see tools/run_sanitizers.sh).
+//
+// Runs SimpleRNN forward/backward and the embedding gather/scatter for many shapes (H not a
+// multiple of the register tile, B = 1 with a wide layer for the unit-split path, masks,
+// go_backwards, dropout masks, initial states, more than one weight-gradient chunk), on every
+// SIMD path this CPU has and with 1, 2 and 3 threads. Every result is compared with a naive
+// double-precision reference written here from the formulas, and results for 2 and 3 threads
+// must be bit-identical to 1 thread. Every buffer is a std::vector of exactly the needed size,
+// so AddressSanitizer sees any read or write past an end. Exit status: 0 = all passed.
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fastrnn/dispatch.hpp"
+#include "fastrnn/kernels.hpp"
+
+namespace {
+
+using fastrnn::Activation;
+
+int g_failures = 0;
+int g_checks = 0;
+
+void fail(const std::string& what) {
+    ++g_failures;
+    std::fprintf(stderr, "FAIL: %s\n", what.c_str());
+}
+
+// ------------------------------------------------------------------------ a test case
+
+struct Case {
+    int64_t B, T, F, H;
+    Activation act;
+    bool bias, init, mask, go_backwards, zero_output, in_drop, rec_drop;
+    bool d_out, d_final;
+    double w_scale;  // scale of the recurrent kernel (stability of long sequences)
+};
+
+const char* act_name(Activation a) {
+    switch (a) {
+        case Activation::Tanh: return "tanh";
+        case Activation::Relu: return "relu";
+        case Activation::Sigmoid: return "sigmoid";
+        default: return "linear";
+    }
+}
+
+std::string describe(const Case& c, const std::string& path, int threads, const char* dtype) {
+    char buf[320];
+    std::snprintf(buf, sizeof(buf),
+                  "[%s %s threads=%d] B=%lld T=%lld F=%lld H=%lld act=%s bias=%d init=%d "
+                  "mask=%d back=%d zero_out=%d in_drop=%d rec_drop=%d d_out=%d d_final=%d",
+                  path.c_str(), dtype, threads, (long long)c.B, (long long)c.T, (long long)c.F,
+                  (long long)c.H, act_name(c.act), c.bias, c.init, c.mask, c.go_backwards,
+                  c.zero_output, c.in_drop, c.rec_drop, c.d_out, c.d_final);
+    return buf;
+}
+
+// Inputs in double; cast to the kernel dtype before each run.
+struct Data {
+    std::vector<double> x, kernel, rec, bias, h0, in_drop, rec_drop, d_out, d_final;
+    std::vector<uint8_t> mask;
+};
+
+Data make_data(const Case& c, uint32_t seed) {
+    std::mt19937_64 gen(seed);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    auto fill = [&](std::vector<double>& v, int64_t n, double scale) {
+        v.resize(static_cast<size_t>(n));
+        for (auto& e : v) e = scale * u(gen);
+    };
+    Data d;
+    fill(d.x, c.B * c.T * c.F, 1.0);
+    fill(d.kernel, c.F * c.H, c.F ? 1.0 / std::sqrt(double(c.F)) : 1.0);
+    fill(d.rec, c.H * c.H, c.w_scale / std::sqrt(double(c.H)));
+    if (c.bias) fill(d.bias, c.H, 0.5);
+    if (c.init) fill(d.h0, c.B * c.H, 1.0);
+    if (c.mask) {
+        d.mask.resize(static_cast<size_t>(c.B * c.T));
+        for (int64_t b = 0; b < c.B; ++b)
+            for (int64_t t = 0; t < c.T; ++t) {
+                uint8_t m = (gen() % 3) != 0;
+                if (b == 0) m = 0;                              // a fully masked sample
+                if (b == 1 && c.B > 2) m = t >= c.T / 2;        // leading masked steps
+                if (b == 2 && c.B > 3) m = t < (c.T + 1) / 2;   // trailing masked steps
+                d.mask[static_cast<size_t>(b * c.T + t)] = m;
+            }
+    }
+    auto dropout = [&](std::vector<double>& v, int64_t n) {
+        v.resize(static_cast<size_t>(n));
+        for (auto& e : v) e = (gen() % 4 == 0) ? 0.0 : 1.0 / 0.75;
+    };
+    if (c.in_drop) dropout(d.in_drop, c.B * c.F);
+    if (c.rec_drop) dropout(d.rec_drop, c.B * c.H);
+    if (c.d_out) fill(d.d_out, c.B * c.T * c.H, 1.0);
+    if (c.d_final) fill(d.d_final, c.B * c.H, 1.0);
+    return d;
+}
+
+// ------------------------------------------------------------ double-precision reference
+
+double act_f(Activation a, double v) {
+    switch (a) {
+        case Activation::Tanh: return std::tanh(v);
+        case Activation::Relu: return v > 0 ? v : 0.0;
+        case Activation::Sigmoid: return 1.0 / (1.0 + std::exp(-v));
+        default: return v;
+    }
+}
+
+// Derivative expressed through the output y.
+double act_d(Activation a, double y) {
+    switch (a) {
+        case Activation::Tanh: return 1.0 - y * y;
+        case Activation::Relu: return y > 0 ? 1.0 : 0.0;
+        case Activation::Sigmoid: return y * (1.0 - y);
+        default: return 1.0;
+    }
+}
+
+struct Reference {
+    std::vector<double> outputs, final_state, states;        // forward
+    std::vector<double> dx, dkernel, drec, dbias, dh0;        // backward
+};
+
+// Straight from the recurrence, one sample at a time, in processing order s; the backward
+// pass is reverse-mode differentiation of exactly these statements.
+Reference reference(const Case& c, const Data& d) {
+    const int64_t B = c.B, T = c.T, F = c.F, H = c.H;
+    Reference r;
+    r.outputs.assign(static_cast<size_t>(B * T * H), 0.0);
+    r.states.assign(static_cast<size_t>(B * T * H), 0.0);
+    r.final_state.assign(static_cast<size_t>(B * H), 0.0);
+    r.dx.assign(static_cast<size_t>(B * T * F), 0.0);
+    r.dkernel.assign(static_cast<size_t>(F * H), 0.0);
+    r.drec.assign(static_cast<size_t>(H * H), 0.0);
+    r.dbias.assign(static_cast<size_t>(H), 0.0);
+    r.dh0.assign(static_cast<size_t>(B * H), 0.0);
+    auto tin = [&](int64_t s) { return c.go_backwards ? T - 1 - s : s; };
+    for (int64_t b = 0; b < B; ++b) {
+        // prev[s] = state before step s (H values), y[s] = activation output of step s.
+        std::vector<std::vector<double>> prev(static_cast<size_t>(T + 1), std::vector<double>(H));
+        std::vector<std::vector<double>> y(static_cast<size_t>(T), std::vector<double>(H));
+        std::vector<std::vector<double>> xin(static_cast<size_t>(T), std::vector<double>(F));
+        std::vector<std::vector<double>> hin(static_cast<size_t>(T), std::vector<double>(H));
+        std::vector<char> valid(static_cast<size_t>(T));
+        for (int64_t j = 0; j < H; ++j) prev[0][j] = c.init ? d.h0[b * H + j] : 0.0;
+        for (int64_t s = 0; s < T; ++s) {
+            const int64_t t = tin(s);
+            valid[s] = !c.mask || d.mask[b * T + t];
+            for (int64_t f = 0; f < F; ++f)
+                xin[s][f] = d.x[(b * T + t) * F + f] * (c.in_drop ? d.in_drop[b * F + f] : 1.0);
+            for (int64_t j = 0; j < H; ++j)
+                hin[s][j] = prev[s][j] * (c.rec_drop ? d.rec_drop[b * H + j] : 1.0);
+            for (int64_t j = 0; j < H; ++j) {
+                double a = c.bias ? d.bias[j] : 0.0;
+                for (int64_t f = 0; f < F; ++f) a += xin[s][f] * d.kernel[f * H + j];
+                for (int64_t k = 0; k < H; ++k) a += hin[s][k] * d.rec[k * H + j];
+                y[s][j] = act_f(c.act, a);
+            }
+            for (int64_t j = 0; j < H; ++j) {
+                const double h = valid[s] ? y[s][j] : prev[s][j];
+                prev[s + 1][j] = h;
+                r.states[(b * T + t) * H + j] = h;
+                double o;
+                if (valid[s]) o = h;
+                else if (c.zero_output || s == 0) o = 0.0;
+                else o = r.outputs[(b * T + s - 1) * H + j];
+                r.outputs[(b * T + s) * H + j] = o;
+            }
+        }
+        for (int64_t j = 0; j < H; ++j) r.final_state[b * H + j] = prev[T][j];
+
+        // Backward.
+        std::vector<double> g(H), carry(H, 0.0), delta(H), gprev(H);
+        for (int64_t j = 0; j < H; ++j) g[j] = c.d_final ? d.d_final[b * H + j] : 0.0;
+        for (int64_t s = T - 1; s >= 0; --s) {
+            const int64_t t = tin(s);
+            for (int64_t j = 0; j < H; ++j) {
+                const double gout = (c.d_out ? d.d_out[(b * T + s) * H + j] : 0.0) + carry[j];
+                carry[j] = 0.0;
+                if (valid[s]) g[j] += gout;
+                else if (!c.zero_output && s > 0) carry[j] = gout;  // out_s = out_{s-1}
+            }
+            if (!valid[s]) continue;  // h_s = prev_s: g passes through unchanged
+            for (int64_t j = 0; j < H; ++j) delta[j] = g[j] * act_d(c.act, y[s][j]);
+            for (int64_t f = 0; f < F; ++f) {
+                double acc = 0.0;
+                for (int64_t j = 0; j < H; ++j) {
+                    r.dkernel[f * H + j] += xin[s][f] * delta[j];
+                    acc += delta[j] * d.kernel[f * H + j];
+                }
+                r.dx[(b * T + t) * F + f] = acc * (c.in_drop ? d.in_drop[b * F + f] : 1.0);
+            }
+            for (int64_t k = 0; k < H; ++k) {
+                double acc = 0.0;
+                for (int64_t j = 0; j < H; ++j) {
+                    r.drec[k * H + j] += hin[s][k] * delta[j];
+                    acc += delta[j] * d.rec[k * H + j];
+                }
+                gprev[k] = acc * (c.rec_drop ? d.rec_drop[b * H + k] : 1.0);
+            }
+            for (int64_t j = 0; j < H; ++j) r.dbias[j] += delta[j];
+            g = gprev;
+        }
+        for (int64_t j = 0; j < H; ++j) r.dh0[b * H + j] = g[j];
+    }
+    return r;
+}
+
+// ------------------------------------------------------------------ running the kernels
+
+template <typename T>
+std::vector<T> cast(const std::vector<double>& v) {
+    return std::vector<T>(v.begin(), v.end());
+}
+
+template <typename T>
+const T* ptr_or_null(const std::vector<T>& v, bool use) { return use ? v.data() : nullptr; }
+
+template <typename T>
+struct Result {
+    std::vector<T> outputs, final_state, states, dx, dkernel, drec, dbias, dh0;
+};
+
+template <typename T>
+Result<T> run(const Case& c, const Data& d, int threads, bool alias_outputs) {
+    // Exactly-sized copies: AddressSanitizer catches any access past an end.
+    const std::vector<T> x = cast<T>(d.x), kernel = cast<T>(d.kernel), rec = cast<T>(d.rec),
+                         bias = cast<T>(d.bias), h0 = cast<T>(d.h0),
+                         in_drop = cast<T>(d.in_drop), rec_drop = cast<T>(d.rec_drop),
+                         d_out = cast<T>(d.d_out), d_final = cast<T>(d.d_final);
+    const std::vector<uint8_t> mask = d.mask;
+    fastrnn::SimpleRnnProblem<T> p;
+    p.B = c.B; p.T = c.T; p.F = c.F; p.H = c.H;
+    p.x = x.data();
+    p.kernel = kernel.data();
+    p.recurrent_kernel = rec.data();
+    p.bias = ptr_or_null(bias, c.bias);
+    p.initial_state = ptr_or_null(h0, c.init);
+    p.mask = ptr_or_null(mask, c.mask);
+    p.input_dropout_mask = ptr_or_null(in_drop, c.in_drop);
+    p.recurrent_dropout_mask = ptr_or_null(rec_drop, c.rec_drop);
+    p.activation = c.act;
+    p.go_backwards = c.go_backwards;
+    p.zero_output_for_mask = c.zero_output;
+    p.threads = threads;
+
+    const size_t bth = static_cast<size_t>(c.B * c.T * c.H);
+    Result<T> r;
+    r.states.assign(bth, T(-7));  // garbage the kernels must overwrite
+    r.final_state.assign(static_cast<size_t>(c.B * c.H), T(-7));
+    if (!alias_outputs) r.outputs.assign(bth, T(-7));
+    fastrnn::simple_rnn_forward<T>(p, alias_outputs ? r.states.data() : r.outputs.data(),
+                                   r.final_state.data(), r.states.data());
+    if (alias_outputs) r.outputs = r.states;
+
+    r.dx.assign(static_cast<size_t>(c.B * c.T * c.F), T(-7));
+    r.dkernel.assign(static_cast<size_t>(c.F * c.H), T(-7));
+    r.drec.assign(static_cast<size_t>(c.H * c.H), T(-7));
+    if (c.bias) r.dbias.assign(static_cast<size_t>(c.H), T(-7));
+    r.dh0.assign(static_cast<size_t>(c.B * c.H), T(-7));
+    fastrnn::simple_rnn_backward<T>(p, r.states.data(), ptr_or_null(d_out, c.d_out),
+                                    ptr_or_null(d_final, c.d_final), r.dx.data(),
+                                    r.dkernel.data(), r.drec.data(),
+                                    c.bias ? r.dbias.data() : nullptr, r.dh0.data());
+    return r;
+}
+
+// max |got - want| <= tol * (1 + max |want|)
+template <typename T>
+void compare(const std::vector<T>& got, const std::vector<double>& want, double tol,
+             const std::string& what) {
+    ++g_checks;
+    if (got.size() != want.size()) {
+        fail(what + ": size mismatch");
+        return;
+    }
+    double scale = 0.0, err = 0.0;
+    size_t worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        scale = std::fmax(scale, std::fabs(want[i]));
+        const double e = std::fabs(double(got[i]) - want[i]);
+        if (!(e <= err)) { err = e; worst = i; }  // NaN counts as the worst
+    }
+    if (!(err <= tol * (1.0 + scale))) {
+        char buf[200];
+        std::snprintf(buf, sizeof(buf), ": max error %.3g at %zu (got %.9g, want %.9g, scale %.3g)",
+                      err, worst, double(got[worst]), want[worst], scale);
+        fail(what + buf);
+    }
+}
+
+template <typename T>
+void identical(const std::vector<T>& a, const std::vector<T>& b, const std::string& what) {
+    ++g_checks;
+    if (a.size() != b.size() ||
+        (!a.empty() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) != 0))
+        fail(what + ": not bit-identical to 1 thread");
+}
+
+template <typename T>
+void check_case(const Case& c, uint32_t seed, const std::string& path) {
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    // Float32 errors grow with the sequence length and the width of the sums.
+    const double tol = sizeof(T) == 4 ? 2e-5 * std::sqrt(double(c.T * (c.F + c.H + 1))) : 1e-11 * c.T;
+    const Data d = make_data(c, seed);
+    const Reference ref = reference(c, d);
+    const bool alias = !c.mask && !c.go_backwards;  // what the Python binding does
+    Result<T> one;
+    for (int threads : {1, 2, 3}) {
+        const std::string what = describe(c, path, threads, dtype);
+        Result<T> r = run<T>(c, d, threads, alias);
+        compare(r.outputs, ref.outputs, tol, what + " outputs");
+        compare(r.final_state, ref.final_state, tol, what + " final_state");
+        compare(r.states, ref.states, tol, what + " states");
+        compare(r.dx, ref.dx, tol, what + " dx");
+        compare(r.dkernel, ref.dkernel, tol, what + " dkernel");
+        compare(r.drec, ref.drec, tol, what + " drecurrent_kernel");
+        if (c.bias) compare(r.dbias, ref.dbias, tol, what + " dbias");
+        compare(r.dh0, ref.dh0, tol, what + " dinitial_state");
+        if (threads == 1) {
+            one = r;
+            if (alias) {  // the separate-outputs form must give the same numbers
+                Result<T> sep = run<T>(c, d, 1, false);
+                identical(sep.outputs, one.outputs, what + " separate outputs buffer");
+            }
+            continue;
+        }
+        identical(r.outputs, one.outputs, what + " outputs");
+        identical(r.final_state, one.final_state, what + " final_state");
+        identical(r.states, one.states, what + " states");
+        identical(r.dx, one.dx, what + " dx");
+        identical(r.dkernel, one.dkernel, what + " dkernel");
+        identical(r.drec, one.drec, what + " drecurrent_kernel");
+        identical(r.dbias, one.dbias, what + " dbias");
+        identical(r.dh0, one.dh0, what + " dinitial_state");
+    }
+}
+
+// Non-finite inputs must not crash or trip a sanitizer; a NaN in one sample must not reach
+// the outputs of another sample in the forward pass.
+template <typename T>
+void check_nonfinite(const std::string& path) {
+    for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL, 1e300}) {
+        for (Activation act : {Activation::Tanh, Activation::Relu, Activation::Sigmoid,
+                               Activation::Linear}) {
+            Case c{5, 9, 3, 21, act, true, false, false, false, false, false, false, true, true, 0.9};
+            Data d = make_data(c, 99);
+            const Reference clean = reference(c, d);
+            d.x[2] = bad;  // sample 0, step 0
+            d.x[static_cast<size_t>((0 * c.T + 4) * c.F + 1)] = bad;
+            for (int threads : {1, 3}) {
+                const std::string what = describe(c, path, threads, sizeof(T) == 4 ? "float32" : "float64") +
+                                         " non-finite x=" + std::to_string(bad);
+                Result<T> r = run<T>(c, d, threads, true);
+                std::vector<T> rest(r.outputs.begin() + c.T * c.H, r.outputs.end());
+                std::vector<double> rest_ref(clean.outputs.begin() + c.T * c.H, clean.outputs.end());
+                compare(rest, rest_ref, sizeof(T) == 4 ? 1e-4 : 1e-10, what + " other samples");
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------- embedding
+
+template <typename T>
+void check_embedding(int64_t N, int64_t V, int64_t D, const std::string& path) {
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    std::mt19937_64 gen(static_cast<uint64_t>(N * 131 + V * 7 + D));
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    std::vector<int64_t> ids(static_cast<size_t>(N));
+    for (auto& i : ids) i = static_cast<int64_t>(gen() % static_cast<uint64_t>(V));
+    if (N > 2) { ids[0] = 0; ids[1] = V - 1; ids[2] = V - 1; }  // both ends, a repeat
+    std::vector<T> emb(static_cast<size_t>(V * D)), dout(static_cast<size_t>(N * D));
+    for (auto& e : emb) e = T(u(gen));
+    for (auto& e : dout) e = T(u(gen));
+    std::vector<double> want_out(static_cast<size_t>(N * D)), want_grad(static_cast<size_t>(V * D), 0.0);
+    for (int64_t r = 0; r < N; ++r)
+        for (int64_t j = 0; j < D; ++j) {
+            want_out[r * D + j] = emb[ids[r] * D + j];
+            want_grad[ids[r] * D + j] += dout[r * D + j];
+        }
+    std::vector<T> first;
+    for (int threads : {1, 2, 3}) {
+        char buf[160];
+        std::snprintf(buf, sizeof(buf), "[%s %s threads=%d] embedding N=%lld V=%lld D=%lld",
+                      path.c_str(), dtype, threads, (long long)N, (long long)V, (long long)D);
+        std::vector<T> out(static_cast<size_t>(N * D), T(-7)), grad(static_cast<size_t>(V * D), T(-7));
+        fastrnn::embedding_forward<T>(out.data(), ids.data(), emb.data(), N, V, D, threads);
+        fastrnn::embedding_backward<T>(grad.data(), ids.data(), dout.data(), N, V, D, threads);
+        compare(out, want_out, 0.0, std::string(buf) + " forward");
+        compare(grad, want_grad, sizeof(T) == 4 ? 1e-5 * std::sqrt(double(N)) : 1e-12 * N,
+                std::string(buf) + " backward");
+        if (threads == 1) first = grad;
+        else identical(grad, first, std::string(buf) + " backward");
+    }
+}
+
+// ------------------------------------------------------------------------------ cases
+
+std::vector<Case> cases() {
+    const Activation A[] = {Activation::Tanh, Activation::Relu, Activation::Sigmoid,
+                            Activation::Linear};
+    std::vector<Case> out;
+    //            B   T   F   H   act   bias  init  mask  back  zero  indr  recdr dout dfin scale
+    out.push_back({1, 1, 1, 1, A[0], true, false, false, false, false, false, false, true, true, 0.9});
+    out.push_back({1, 1, 0, 3, A[0], true, true, false, false, false, false, false, true, true, 0.9});
+    out.push_back({2, 3, 4, 5, A[3], false, true, false, false, false, false, false, true, false, 0.5});
+    out.push_back({3, 17, 5, 7, A[0], true, true, true, false, false, false, false, true, true, 0.9});
+    out.push_back({7, 20, 6, 17, A[1], true, false, true, true, false, true, true, true, true, 0.6});
+    out.push_back({13, 33, 9, 31, A[2], true, true, true, true, true, true, true, true, false, 1.0});
+    out.push_back({5, 19, 3, 33, A[0], false, false, false, true, false, false, true, false, true, 0.9});
+    out.push_back({8, 16, 8, 16, A[3], true, true, false, false, false, true, false, true, true, 0.5});
+    // B = 1 with a wide layer: the unit-split path (threads > row tiles, H >= 4 * nr).
+    out.push_back({1, 6, 4, 300, A[0], true, true, false, false, false, false, false, true, true, 0.9});
+    out.push_back({1, 5, 3, 300, A[1], true, false, true, true, false, false, true, true, true, 0.5});
+    out.push_back({2, 4, 5, 257, A[2], false, true, true, false, true, true, true, true, true, 1.0});
+    out.push_back({3, 7, 2, 130, A[0], true, true, true, true, false, true, true, false, true, 0.9});
+    // More than one weight-gradient chunk (B * T > 512 rows) and B not a multiple of any tile.
+    out.push_back({11, 53, 4, 19, A[0], true, true, true, false, false, false, false, true, true, 0.9});
+    out.push_back({9, 70, 3, 12, A[3], true, false, false, true, true, true, true, true, true, 0.4});
+    for (Activation a : A)  // every activation on a tile-edge shape, with and without masks
+        for (bool m : {false, true})
+            out.push_back({6, 18, 7, 23, a, true, m, m, !m, m, m, !m, true, true, 0.8});
+    return out;
+}
+
+}  // namespace
+
+int main() {
+    const std::vector<std::string> paths = fastrnn::available_simd_paths();
+    if (paths.empty()) {
+        std::fprintf(stderr, "FAIL: available_simd_paths() is empty\n");
+        return 1;
+    }
+    if (fastrnn::set_simd_path("no-such-path")) fail("set_simd_path accepted an unknown name");
+    const std::vector<Case> all = cases();
+    for (const std::string& path : paths) {
+        if (!fastrnn::set_simd_path(path)) {
+            fail("set_simd_path(" + path + ") refused an available path");
+            continue;
+        }
+        if (fastrnn::simd_path() != path) fail("simd_path() does not report " + path);
+        uint32_t seed = 1;
+        for (const Case& c : all) {
+            check_case<float>(c, seed, path);
+            check_case<double>(c, seed, path);
+            ++seed;
+        }
+        check_nonfinite<float>(path);
+        check_nonfinite<double>(path);
+        for (auto nvd : {std::vector<int64_t>{1, 1, 1}, {5, 3, 7}, {300, 50, 17},
+                         {4100, 70, 3}, {5000, 129, 16}}) {
+            check_embedding<float>(nvd[0], nvd[1], nvd[2], path);
+            check_embedding<double>(nvd[0], nvd[1], nvd[2], path);
+        }
+        std::printf("path %s: done\n", path.c_str());
+    }
+    std::printf("%d checks, %d failures, paths:", g_checks, g_failures);
+    for (const auto& p : paths) std::printf(" %s", p.c_str());
+    std::printf("\n");
+    return g_failures == 0 ? 0 : 1;
+}
