@@ -79,6 +79,24 @@ def test_two_epochs_with_validation_split_match_keras(opt):
     _assert_weights_close(k, f)
 
 
+def test_steps_per_epoch_matches_keras():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(36, 5, 2)).astype(np.float32)
+    y = x[:, :, 1].sum(1, keepdims=True).astype(np.float32)
+    specs = [["SimpleRNN", {"units": 3}], ["Dense", {"units": 1}]]
+    k, f = _pair(specs, (5, 2))
+    k.compile("adam", "mse")
+    f.compile("adam", "mse")
+    kw = dict(epochs=4, batch_size=8, steps_per_epoch=2, shuffle=False, verbose=0)
+    with pytest.warns(UserWarning):
+        kh = k.fit(x, y, **kw)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        fh = f.fit(x, y, **kw)
+    assert kh.params == fh.params and kh.epoch == fh.epoch
+    np.testing.assert_allclose(fh.history["loss"], kh.history["loss"], rtol=1e-5)
+    _assert_weights_close(k, f)
+
+
 def test_class_weight_and_sample_weight_match_keras():
     rng = np.random.default_rng(6)
     ids = rng.integers(1, 20, size=(30, 5)).astype("int32")

@@ -196,6 +196,13 @@ def test_initial_epoch_validation_freq_and_steps_per_epoch(monkeypatch):
     seen = _record_batches(m, monkeypatch)
     m.fit(x, y, batch_size=8, steps_per_epoch=2, epochs=1, verbose=0)
     assert len(seen) == 2
+    # Keras: with steps_per_epoch one pass over the data continues across epochs, and an
+    # epoch that runs out of batches stops early with a warning
+    seen.clear()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        h = m.fit(x, y, batch_size=8, steps_per_epoch=2, epochs=3, shuffle=False, verbose=0)
+    assert len(seen) == 5 and h.params["steps"] == 2
+    np.testing.assert_array_equal(np.concatenate(seen), x)
 
 
 def test_stop_training_from_a_callback_stops_mid_epoch(monkeypatch):

@@ -10,6 +10,7 @@ shuffling), never copied as a whole per epoch.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,40 @@ class _LossTracker:
 
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0
+
+
+class _EpochBatches:
+    """Keras's EpochIterator on arrays: a fresh (re)shuffled pass per epoch; with
+    ``steps_per_epoch`` the pass continues across epochs until it is used up, and an epoch
+    asking for more batches than are left stops early with Keras's warning."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: Any, rng: np.random.Generator,
+                 steps_per_epoch: int | None) -> None:
+        self.n, self.batch_size, self.shuffle, self.rng = n, batch_size, shuffle, rng
+        self.steps_per_epoch = steps_per_epoch
+        self.total = math.ceil(n / batch_size)
+        self._it = None
+        self._seen = 0
+
+    def epoch(self):
+        """Yield ``(step, selector)`` for one epoch."""
+        if self.steps_per_epoch is None:
+            yield from enumerate(batch_indices(self.n, self.batch_size, self.shuffle, self.rng))
+            return
+        if self._it is None:
+            self._it = batch_indices(self.n, self.batch_size, self.shuffle, self.rng)
+            self._seen = 0
+        for step in range(self.steps_per_epoch):
+            if self._seen >= self.total:
+                warnings.warn(
+                    "Your input ran out of data; interrupting training. Make sure that your "
+                    "dataset or generator can generate at least `steps_per_epoch * epochs` "
+                    "batches.", stacklevel=3)
+                break
+            self._seen += 1
+            yield step, next(self._it)
+        if self._seen >= self.total:
+            self._it = None
 
 
 class TrainingMixin:
@@ -316,23 +351,22 @@ class TrainingMixin:
         n = x.shape[0]
         steps = math.ceil(n / batch_size)
         if steps_per_epoch is not None:
-            steps = min(steps, resolve_batch_size(steps_per_epoch, "steps_per_epoch"))
+            steps = resolve_batch_size(steps_per_epoch, "steps_per_epoch")
         if self._shuffle_rng is None:
             self._shuffle_rng = _random.make_generator(None)
         cbs = self._callback_list(callbacks, verbose, epochs, steps)
         self.history = cbs.history
         weights = self.trainable_weights
         if not weights:
-            import warnings
-
             warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+        batches = _EpochBatches(n, batch_size, shuffle, self._shuffle_rng, steps_per_epoch)
         self.stop_training = False
         cbs.on_train_begin()
         training_logs = None
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
-            for step, sel in enumerate(batch_indices(n, batch_size, shuffle, self._shuffle_rng, steps)):
+            for step, sel in batches.epoch():
                 cbs.on_train_batch_begin(step)
                 self._train_batch(_take(x, sel), _take(y, sel), _take(sw, sel), weights)
                 cbs.on_train_batch_end(step, self._logs())
