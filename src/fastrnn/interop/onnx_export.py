@@ -1,0 +1,2 @@
+def export_onnx(*a, **k):
+    raise NotImplementedError
