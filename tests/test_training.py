@@ -143,7 +143,8 @@ def test_evaluate_return_forms():
     m.compile("rmsprop", "binary_crossentropy", metrics=["acc"])
     res = m.evaluate(x, y, batch_size=7, verbose=0)
     assert isinstance(res, list) and res[0] == pytest.approx(loss, rel=1e-6)
-    assert m.evaluate(x, y, verbose=0, return_dict=True) == {"acc": res[1], "loss": res[0]}
+    assert m.evaluate(x, y, batch_size=7, verbose=0, return_dict=True) == {"acc": res[1],
+                                                                              "loss": res[0]}
 
 
 def test_train_on_batch_reports_pre_update_loss_and_trains():
