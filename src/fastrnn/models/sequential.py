@@ -341,16 +341,15 @@ class Sequential(TrainingMixin):
         self._check_input(x)
 
     def _prepare_x(self, x: Any, arg: str = "x") -> np.ndarray:
-        """``x`` as an array; floats cast once to the model dtype unless the first layer
-        takes token ids."""
+        """``x`` as an array cast once to the model dtype, unless the first layer takes token
+        ids (then ids keep their integer dtype)."""
         arr = as_array(x, arg)
         first = self._layers[0] if self._layers else None
         takes_ids = first is not None and getattr(first, "input_is_ids", None)
         if takes_ids is None:
             takes_ids = type(first).__name__ == "Embedding"
-        if (not takes_ids and np.issubdtype(arr.dtype, np.floating)
-                and arr.dtype != np.dtype(self.dtype)):
-            arr = arr.astype(self.dtype)
+        if not takes_ids and arr.dtype != np.dtype(self.dtype):
+            arr = arr.astype(self.dtype)  # once per call, not once per batch
         return arr
 
     def _forward(self, x: np.ndarray, training: bool, mask: Any = None) -> tuple[Any, Any]:
