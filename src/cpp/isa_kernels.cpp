@@ -5,8 +5,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
+
 
 #include "fastrnn/isa.hpp"
 
@@ -28,9 +30,11 @@ constexpr int vec_width() { return kVecBytes / static_cast<int>(sizeof(T)); }
 
 // Register tile: NR = two vectors wide; MR rows so that MR * 2 accumulators fit the register file.
 template <typename T>
-constexpr int tile_rows() { return kVecBytes == 64 ? 8 : (kVecBytes == 32 ? 6 : 4); }
+constexpr int tile_rows() { return kVecBytes == 64 ? 6 : (kVecBytes == 32 ? 3 : 2); }
 template <typename T>
-constexpr int tile_cols() { return 2 * vec_width<T>(); }
+constexpr int tile_vectors() { return 4; }
+template <typename T>
+constexpr int tile_cols() { return tile_vectors<T>() * vec_width<T>(); }
 
 // ---------------------------------------------------------------- elementwise math
 
@@ -123,11 +127,14 @@ inline typename Vec<T>::type exp_vec(typename Vec<T>::type y) {
     return p * reinterpret_cast<const V&>(bits);
 }
 
-// tanh(x): an odd Taylor polynomial near 0 (keeps relative accuracy), else
+// tanh(x). float: 1 - 2 / (1 + exp(2x)), within 2e-7 absolute of the exact value (the
+// requirement is 1e-6). double: an odd Taylor polynomial near 0 (keeps relative accuracy), else
 // (1 - e) / (1 + e) with e = exp(-2|x|), sign restored.
 template <typename T>
 inline typename Vec<T>::type tanh_vec(typename Vec<T>::type x) {
     using V = typename Vec<T>::type;
+    if constexpr (std::is_same<T, float>::value)
+        return T(1) - T(2) / (T(1) + exp_vec<T>(x + x));
     const V zero = V{};
     const V ax = x < zero ? -x : x;
     const V limit = splat<T>(std::is_same<T, float>::value ? T(9) : T(19));
@@ -176,22 +183,51 @@ void activation_forward(T* __restrict x, int64_t n, Activation act) {
     }
 }
 
+// Derivative of the activation expressed through its output y.
 template <typename T>
-void activation_backward(T* __restrict delta, const T* __restrict g, const T* __restrict y,
-                         int64_t n, Activation act) {
+inline typename Vec<T>::type derivative_vec(typename Vec<T>::type y, Activation act) {
+    using V = typename Vec<T>::type;
     switch (act) {
-        case Activation::Tanh:
-            for (int64_t i = 0; i < n; ++i) delta[i] = g[i] * (T(1) - y[i] * y[i]);
-            break;
-        case Activation::Relu:
-            for (int64_t i = 0; i < n; ++i) delta[i] = y[i] > T(0) ? g[i] : T(0);
-            break;
-        case Activation::Sigmoid:
-            for (int64_t i = 0; i < n; ++i) delta[i] = g[i] * (y[i] * (T(1) - y[i]));
-            break;
-        case Activation::Linear:
-            for (int64_t i = 0; i < n; ++i) delta[i] = g[i];
-            break;
+        case Activation::Tanh: return T(1) - y * y;
+        case Activation::Relu: return y > V{} ? splat<T>(T(1)) : V{};
+        case Activation::Sigmoid: return y * (T(1) - y);
+        case Activation::Linear: default: return splat<T>(T(1));
+    }
+}
+
+template <typename T>
+inline T derivative(T y, Activation act) {
+    switch (act) {
+        case Activation::Tanh: return T(1) - y * y;
+        case Activation::Relu: return y > T(0) ? T(1) : T(0);
+        case Activation::Sigmoid: return y * (T(1) - y);
+        case Activation::Linear: default: return T(1);
+    }
+}
+
+template <typename T>
+void step_delta(T* __restrict delta, const T* __restrict g_next, const T* __restrict dout,
+                T* __restrict carry, const T* __restrict y, int64_t n, Activation act) {
+    using V = typename Vec<T>::type;
+    constexpr int W = vec_width<T>();
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+        V g = load(g_next + i);
+        if (dout) g += load(dout + i);
+        if (carry) {
+            g += load(carry + i);
+            store(carry + i, V{});
+        }
+        store(delta + i, g * derivative_vec<T>(load(y + i), act));
+    }
+    for (; i < n; ++i) {
+        T g = g_next[i];
+        if (dout) g += dout[i];
+        if (carry) {
+            g += carry[i];
+            carry[i] = T(0);
+        }
+        delta[i] = g * derivative(y[i], act);
     }
 }
 
@@ -204,6 +240,27 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
                       int64_t K, bool accumulate) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
+    if constexpr (MR_ == 1) {
+        // A single row is bound by the FMA latency chain: four independent chains over k.
+        V acc[4][NV_];
+        for (int v = 0; v < NV_; ++v) {
+            acc[0][v] = bias ? load(bias + v * W) : (accumulate ? load(C + v * W) : V{});
+            acc[1][v] = acc[2][v] = acc[3][v] = V{};
+        }
+        int64_t k = 0;
+        for (; k + 4 <= K; k += 4)
+            for (int u = 0; u < 4; ++u) {
+                const V a = splat<T>(A[(k + u) * cs_a]);
+                for (int v = 0; v < NV_; ++v) acc[u][v] += a * load(B + (k + u) * ldb + v * W);
+            }
+        for (; k < K; ++k) {
+            const V a = splat<T>(A[k * cs_a]);
+            for (int v = 0; v < NV_; ++v) acc[0][v] += a * load(B + k * ldb + v * W);
+        }
+        for (int v = 0; v < NV_; ++v)
+            store(C + v * W, (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]));
+        return;
+    }
     V acc[MR_][NV_];
     for (int r = 0; r < MR_; ++r)
         for (int v = 0; v < NV_; ++v)
@@ -213,7 +270,7 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
         V b[NV_];
         for (int v = 0; v < NV_; ++v) b[v] = load(B + k * ldb + v * W);
         for (int r = 0; r < MR_; ++r) {
-            const V a = V{} + A[r * rs_a + k * cs_a];
+            const V a = splat<T>(A[r * rs_a + k * cs_a]);
             for (int v = 0; v < NV_; ++v) acc[r][v] += a * b[v];
         }
     }
@@ -240,45 +297,76 @@ inline void gemm_edge(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a,
     }
 }
 
+// Rows [0, rows) with rows < R, each count with its own register tile.
+template <typename T, int R, int NV_>
+inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t rs_a,
+                           int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t K,
+                           bool accumulate) {
+    if constexpr (R > 0) {
+        if (rows == R)
+            gemm_tile<T, R, NV_>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
+        else
+            gemm_tail_rows<T, R - 1, NV_>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
+    }
+}
+
+// Columns [0, N) of C for the k range of one call: panels of NV and 2 vectors, then one vector,
+// then the scalar edge.
 template <typename T>
-void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B, int64_t ldb,
-          const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate, Activation act) {
+void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
+                 int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate) {
     constexpr int MR = tile_rows<T>();
     constexpr int W = vec_width<T>();
-    // Column panels outermost so a panel of B (K x 2W) stays in cache across row tiles.
+    constexpr int NV = tile_vectors<T>();
     int64_t j = 0;
-    for (; j + 2 * W <= N; j += 2 * W) {
+    // Column panels outermost so a panel of B (K x NV*W) stays in L1 across row tiles.
+    for (; j + NV * W <= N; j += NV * W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, 2>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                K, accumulate);
-        for (; i < M; ++i)
-            gemm_tile<T, 1, 2>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                               K, accumulate);
+            gemm_tile<T, MR, NV>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
+                                 K, accumulate);
+        if (i < M)
+            gemm_tail_rows<T, MR - 1, NV>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
+                                          B + j, ldb, bj, K, accumulate);
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
-        for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, 1>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                K, accumulate);
-        for (; i < M; ++i)
-            gemm_tile<T, 1, 1>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                               K, accumulate);
+        for (; i + 2 * MR <= M; i += 2 * MR)
+            gemm_tile<T, 2 * MR, 1>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
+                                    bj, K, accumulate);
+        if (i < M)
+            gemm_tail_rows<T, 2 * MR - 1, 1>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
+                                             cs_a, B + j, ldb, bj, K, accumulate);
     }
     if (j < N)
         gemm_edge<T>(C + j, ldc, A, rs_a, cs_a, B + j, ldb, bias ? bias + j : nullptr, M, N - j,
                      K, accumulate);
-    // The activation runs over the rows just written, still in L1.
+}
+
+template <typename T>
+void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B, int64_t ldb,
+          const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate, Activation act) {
+    // k in blocks whose panel of B fits L1 (about 16 KB). Partial sums go through C exactly,
+    // so every element still accumulates in plain k order.
+    constexpr int64_t KC = 16384 / (tile_cols<T>() * static_cast<int64_t>(sizeof(T)));
+    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+        const int64_t kc = std::min<int64_t>(KC, K - k0);
+        gemm_panels<T>(C, ldc, A + k0 * cs_a, rs_a, cs_a, B + k0 * ldb, ldb,
+                       k0 == 0 ? bias : nullptr, M, N, kc, k0 == 0 ? accumulate : true);
+    }
+    // The activation runs over the rows just written, still in cache.
     if (act != Activation::Linear)
         for (int64_t i = 0; i < M; ++i) activation_forward(C + i * ldc, N, act);
 }
 
 template <typename T>
 const IsaKernels<T>* table() {
-    static const IsaKernels<T> t{FASTRNN_ISA_NAME, tile_rows<T>(), tile_cols<T>(), &gemm<T>,
-                                 &activation_forward<T>, &activation_backward<T>};
+    // mr: every row tile used (MR, 2*MR and their tails) starts at a multiple of 2*MR when
+    // callers split rows in multiples of it, so no row's arithmetic depends on the split.
+    static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(), &gemm<T>,
+                                 &activation_forward<T>, &step_delta<T>};
     return &t;
 }
 

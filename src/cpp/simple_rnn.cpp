@@ -16,7 +16,9 @@
 namespace fastrnn {
 namespace {
 
-constexpr int64_t kTimeBlock = 16;  // steps whose input projection is computed together
+// Steps whose input projection is computed together: a multiple of every ISA's tile rows
+// (4, 6, 8), so the projection of a block has no partial tiles.
+constexpr int64_t kTimeBlock = 24;
 
 // Input time of processing step s.
 inline int64_t input_time(int64_t s, int64_t T, bool backwards) { return backwards ? T - 1 - s : s; }
@@ -216,7 +218,6 @@ template <typename T>
 struct BackwardRows {
     T* g_next;  // (nb, H) gradient for the state after the current step
     T* g_prev;  // (nb, H) gradient for the state before it
-    T* g_sum;   // (nb, H) total gradient reaching the current state
     T* carry;   // (nb, H) output gradients of masked steps waiting for the last valid step
 };
 
@@ -231,22 +232,16 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
         const int64_t b = b0 + i;
         const bool valid = !p.mask || p.mask[b * p.T + t];
         const T* dout = d_outputs ? d_outputs + (b * p.T + s) * p.H + j0 : nullptr;
-        T* gs = w.g_sum + i * p.H + j0;
         T* carry = w.carry ? w.carry + i * p.H + j0 : nullptr;
         T* d = delta + (b * p.T + t) * p.H + j0;
-        const T* gn = w.g_next + i * p.H + j0;
         if (!valid) {
             std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));
             if (carry && dout)
                 for (int64_t j = 0; j < n; ++j) carry[j] += dout[j];
             continue;
         }
-        for (int64_t j = 0; j < n; ++j) gs[j] = gn[j];
-        if (dout)
-            for (int64_t j = 0; j < n; ++j) gs[j] += dout[j];
-        if (carry)
-            for (int64_t j = 0; j < n; ++j) { gs[j] += carry[j]; carry[j] = T(0); }
-        K.activation_backward(d, gs, states + (b * p.T + t) * p.H + j0, n, p.activation);
+        K.step_delta(d, w.g_next + i * p.H + j0, dout, carry, states + (b * p.T + t) * p.H + j0,
+                     n, p.activation);
     }
 }
 
@@ -273,8 +268,8 @@ void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
 template <typename T>
 BackwardRows<T> rows_in(std::vector<T>& buf, int tid, int64_t rows, int64_t H, bool carry) {
     const int64_t n = rows * H;
-    T* base = buf.data() + tid * n * (carry ? 4 : 3);
-    return BackwardRows<T>{base, base + n, base + 2 * n, carry ? base + 3 * n : nullptr};
+    T* base = buf.data() + tid * n * (carry ? 3 : 2);
+    return BackwardRows<T>{base, base + n, carry ? base + 2 * n : nullptr};
 }
 
 template <typename T>
@@ -297,7 +292,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
     std::vector<T> buf;
     if (split_units(K, p)) {
         const int threads = useful_threads(p.threads, p.H, K.nr);
-        buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 4 : 3)));
+        buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
         BackwardRows<T> shared = rows_in(buf, 0, p.B, p.H, carry);
         parallel_region(threads, [&](int tid, int nt) {
             int64_t j0, j1;
@@ -319,7 +314,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
     const int threads = useful_threads(p.threads, p.B, K.mr);
     const int64_t tiles = (p.B + K.mr - 1) / K.mr;
     const int64_t rows = ((tiles + threads - 1) / threads) * K.mr;
-    buf.resize(static_cast<size_t>(threads * rows * p.H * (carry ? 4 : 3)));
+    buf.resize(static_cast<size_t>(threads * rows * p.H * (carry ? 3 : 2)));
     parallel_region(threads, [&](int tid, int nt) {
         int64_t b0, b1;
         split_range(p.B, K.mr, tid, nt, b0, b1);

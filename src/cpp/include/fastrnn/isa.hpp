@@ -11,7 +11,7 @@ namespace fastrnn {
 template <typename T>
 struct IsaKernels {
     const char* name;
-    int mr;  // rows of the GEMM register tile: split rows between threads in multiples of it
+    int mr;  // split rows between threads in multiples of this, so results never depend on the split
     int nr;  // columns of the GEMM register tile
 
     // C (M, N) = init + A (M, K) . B (K, N), then C = act(C) when act != Linear.
@@ -26,8 +26,11 @@ struct IsaKernels {
     // x (n,) = act(x), in place.
     void (*activation_forward)(T* x, int64_t n, Activation act);
 
-    // delta (n,) = g (n,) * act'(.) expressed through the activation's output y (n,).
-    void (*activation_backward)(T* delta, const T* g, const T* y, int64_t n, Activation act);
+    // One backward step of one row: delta (n,) = (g_next + dout + carry) * act'(.), the
+    // derivative expressed through the activation's output y (n,). dout and carry may be
+    // nullptr; carry is reset to zero after use.
+    void (*step_delta)(T* delta, const T* g_next, const T* dout, T* carry, const T* y, int64_t n,
+                       Activation act);
 };
 
 // One table per instruction set; each returns nullptr when the build lacks that variant.
