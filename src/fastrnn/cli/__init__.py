@@ -1,0 +1,1 @@
+"""The ``fastrnn`` command line: ``demo``, ``info`` and ``bench`` (see ``fastrnn.__main__``)."""
