@@ -138,6 +138,18 @@ def test_opsets(opset, tmp_path, rng):
     np.testing.assert_allclose(y, model(x), rtol=0, atol=TOL)
 
 
+def test_linear_rnn_activation_is_affine(tmp_path, rng):
+    model = Sequential([L.Input((5, 2)), L.Bidirectional(
+        L.SimpleRNN(3, activation="linear", return_sequences=True),
+        backward_layer=L.SimpleRNN(3, go_backwards=True, return_sequences=True))])
+    x = rng.normal(size=(4, 5, 2)).astype(np.float32)
+    y, proto = _run(model, x, tmp_path)
+    np.testing.assert_allclose(y, model(x), rtol=0, atol=TOL)
+    rnn = next(n for n in proto.graph.node if n.op_type == "RNN")
+    acts = next(a for a in rnn.attribute if a.name == "activations").strings
+    assert list(acts) == [b"Affine", b"Tanh"]
+
+
 def test_float64_model_exports_as_float32(tmp_path, rng):
     model = Sequential([L.Input((5, 2), dtype="float64"), L.SimpleRNN(3, dtype="float64")])
     x = rng.normal(size=(3, 5, 2))
@@ -147,7 +159,6 @@ def test_float64_model_exports_as_float32(tmp_path, rng):
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda: Sequential([L.Input((5, 2)), L.SimpleRNN(3, activation="linear")]), ["linear"]),
     (lambda: Sequential([L.Input((5, 2)), L.SimpleRNN(3, return_state=True)]), ["return_state"]),
     (lambda: Sequential([L.Input((5, 2)),
                          L.Bidirectional(L.SimpleRNN(3), merge_mode=None)]), ["merge_mode"]),

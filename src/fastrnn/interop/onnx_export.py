@@ -127,15 +127,26 @@ def _rnn_weights(g: _Graph, subs: list, base: str) -> list[str]:
     return [g.const(W, f"{base}_W"), g.const(R, f"{base}_R"), g.const(B, f"{base}_B")]
 
 
-def _rnn_activations(subs: list, where: str) -> list[str]:
-    out = []
+def _rnn_activations(subs: list, where: str) -> dict:
+    """RNN node attributes: one activation per direction; linear is ``Affine(1, 0)``."""
+    acts: list[str] = []
+    alphas: list[float] = []
+    betas: list[float] = []
     for s in subs:
-        if s.activation not in _ONNX_ACT:
+        if s.activation == "linear":
+            acts.append("Affine")
+            alphas.append(1.0)
+            betas.append(0.0)
+        elif s.activation in _ONNX_ACT:
+            acts.append(_ONNX_ACT[s.activation])
+        else:
             raise ValueError(
                 f"export_onnx: {where}: the RNN activation {s.activation!r} has no ONNX "
-                f"RNN counterpart (supported: {sorted(_ONNX_ACT)}).")
-        out.append(_ONNX_ACT[s.activation])
-    return out
+                f"RNN counterpart (supported: {sorted(_ONNX_ACT)} and linear).")
+    attrs: dict = {"activations": acts}
+    if alphas:
+        attrs.update(activation_alpha=alphas, activation_beta=betas)
+    return attrs
 
 
 def _check_recurrent(layer: Any, where: str) -> None:
@@ -190,8 +201,8 @@ def _recurrent(g: _Graph, x: str, layer: Any, mask: _Mask | None) -> str:
     inputs = [g.op("Transpose", [x], perm=[1, 0, 2])] + _rnn_weights(g, subs, layer.name)
     if mask is not None:
         inputs.append(mask.lens)
-    y, y_h = g.op("RNN", inputs, n_out=2, hidden_size=subs[0].units, activations=acts,
-                  direction="bidirectional" if bidi else "forward")
+    y, y_h = g.op("RNN", inputs, n_out=2, hidden_size=subs[0].units,
+                  direction="bidirectional" if bidi else "forward", **acts)
     if not layer.return_sequences:
         h = g.op("Transpose", [y_h], perm=[1, 0, 2])                     # (N, dirs, H)
         return _merge(g, h, layer.merge_mode, 1, where) if bidi else \
