@@ -130,7 +130,8 @@ def _lecture_model(name: str) -> Sequential:
 @pytest.mark.parametrize("name", sorted(LECTURE))
 def test_lecture_summaries_match_keras(name, capsys):
     with np.load(DATA / "golden_summaries.npz") as g:
-        unbuilt, built, params = str(g[f"{name}_unbuilt"]), str(g[f"{name}_built"]), int(g[f"{name}_params"])
+        unbuilt, built = str(g[f"{name}_unbuilt"]), str(g[f"{name}_built"])
+        params = int(g[f"{name}_params"])
     assert params == LECTURE[name][0]
     model = _lecture_model(name)
     model.summary()

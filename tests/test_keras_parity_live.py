@@ -75,7 +75,8 @@ def test_two_epochs_with_validation_split_match_keras(opt):
     assert kh.params == fh.params
     assert sorted(kh.history) == sorted(fh.history)
     for key in kh.history:
-        np.testing.assert_allclose(fh.history[key], kh.history[key], rtol=1e-4, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(fh.history[key], kh.history[key], rtol=1e-4, atol=1e-6,
+                                   err_msg=key)
     _assert_weights_close(k, f)
 
 

@@ -32,7 +32,7 @@ def _np_forward(model: Sequential, ids: np.ndarray) -> np.ndarray:
 def test_auto_names_and_layers_list():
     m = _lecture()
     assert m.name == "sequential"
-    assert [l.name for l in m.layers] == ["embedding", "simple_rnn", "dense"]
+    assert [lyr.name for lyr in m.layers] == ["embedding", "simple_rnn", "dense"]
     assert Sequential().name == "sequential_1"
     with pytest.raises(AttributeError):
         m.layers = []
@@ -182,14 +182,15 @@ def test_call_does_not_modify_inputs_and_accepts_read_only():
 
 
 def test_config_round_trip_same_architecture_and_predictions():
-    m = Sequential([layers.Input(shape=(6,), dtype="int32"), layers.Embedding(30, 5, mask_zero=True),
+    m = Sequential([layers.Input(shape=(6,), dtype="int32"),
+                    layers.Embedding(30, 5, mask_zero=True),
                     layers.SimpleRNN(4, return_sequences=True),
                     layers.Bidirectional(layers.SimpleRNN(3)), layers.Dense(2)], name="net")
     config = m.get_config()
     assert config["name"] == "net" and config["layers"][0]["class_name"] == "InputLayer"
     assert config["build_input_shape"] == (None, 6)
     m2 = Sequential.from_config(config)
-    assert [type(l) for l in m2.layers] == [type(l) for l in m.layers]
+    assert [type(lyr) for lyr in m2.layers] == [type(lyr) for lyr in m.layers]
     assert m2.built and [w.shape for w in m2.get_weights()] == [w.shape for w in m.get_weights()]
     m2.set_weights(m.get_weights())
     ids = np.random.default_rng(2).integers(0, 30, size=(7, 6))

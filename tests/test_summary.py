@@ -51,7 +51,7 @@ def test_unbuilt_rows_and_totals():
     text = _text(_lecture())
     lines = text.splitlines()
     assert lines[0] == 'Model: "sequential"'
-    rows = [l for l in lines if l.startswith("│")]
+    rows = [row for row in lines if row.startswith("│")]
     assert len(rows) == 3
     for row in rows:
         cells = [c.strip() for c in row.strip("│").split("│")]
@@ -64,11 +64,11 @@ def test_built_lecture_rows_right_aligned_with_separators():
     m = _lecture()
     m.build((None, 500))
     lines = _text(m).splitlines()
-    rows = [l for l in lines if l.startswith("│")]
+    rows = [row for row in lines if row.startswith("│")]
     assert rows[0] == ("│ embedding (Embedding)                │ (None, 500, 32)             │"
                        "         320,000 │")
     assert rows[1].endswith("│           2,080 │") and rows[2].endswith("│              33 │")
-    assert all(len(l) == 88 for l in lines[1:-3])  # Keras's default width
+    assert all(len(line) == 88 for line in lines[1:-3])  # Keras's default width
     assert lines[1].startswith("┏") and lines[3].startswith("┡") and lines[-4].startswith("└")
     assert lines[-3:] == [" Total params: 322,113 (1.23 MB)",
                           " Trainable params: 322,113 (1.23 MB)",
@@ -100,16 +100,17 @@ def test_non_trainable_and_float64_sizes():
 def test_line_length_and_narrow_terminal(monkeypatch):
     m = _lecture()
     m.build((None, 500))
-    assert {len(l) for l in _text(m, line_length=60).splitlines()[1:-3]} == {60}
+    assert {len(line) for line in _text(m, line_length=60).splitlines()[1:-3]} == {60}
     monkeypatch.setenv("COLUMNS", "80")  # Keras: min(88, columns - 4)
-    assert {len(l) for l in _text(m).splitlines()[1:-3]} == {76}
+    assert {len(line) for line in _text(m).splitlines()[1:-3]} == {76}
 
 
 def test_summary_prints_to_stdout(capsys):
     m = _lecture()
     m.summary()
     out = capsys.readouterr().out
-    assert out.startswith('Model: "sequential"\n') and out.endswith("Non-trainable params: 0 (0.00 B)\n")
+    assert out.startswith('Model: "sequential"\n')
+    assert out.endswith("Non-trainable params: 0 (0.00 B)\n")
 
 
 def test_unsupported_summary_options_are_explicit():

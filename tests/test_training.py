@@ -226,7 +226,8 @@ def test_early_stopping_restores_best_weights():
     m = _binary_model()
     m.compile(optimizers.SGD(0.5), "binary_crossentropy")
     snapshots = []
-    record = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(m.get_weights()))
+    record = callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: snapshots.append(m.get_weights()))
     # "best" = the highest loss: training lowers the loss, so epoch 0 stays best and the run
     # stops after `patience` more epochs, restoring epoch 0's weights.
     stop = callbacks.EarlyStopping(monitor="loss", mode="max", patience=1,
@@ -304,8 +305,8 @@ def test_accuracy_resolution_for_categorical_heads():
     onehot = np.eye(3, dtype=np.float32)[labels]
     res = m.evaluate(x, onehot, verbose=0, return_dict=True)
     assert res["accuracy"] == pytest.approx(np.mean(p.argmax(1) == labels))
-    assert res["loss"] == pytest.approx(-np.mean(np.log(np.clip(p[np.arange(30), labels], 1e-7, 1))),
-                                        rel=1e-5)
+    expected = -np.mean(np.log(np.clip(p[np.arange(30), labels], 1e-7, 1)))
+    assert res["loss"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_sequence_output_loss_ignores_masked_steps():

@@ -7,13 +7,16 @@ memory layout has to change, and batches are slices or ``np.take`` gathers.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "as_array", "check_cardinality", "class_weight_to_sample_weights", "split_validation",
     "unpack_validation_data", "batch_indices", "resolve_batch_size", "resolve_verbose",
+    "EpochBatches", "take",
 ]
 
 
@@ -112,7 +115,8 @@ def split_validation(arrays: list, validation_split: float) -> tuple[list, list]
     if split_at == 0 or split_at == n:
         raise ValueError(
             f"Training data contains {split_at} samples, which is not sufficient to split it "
-            f"into a validation and training set as specified by `validation_split={validation_split}`. "
+            "into a validation and training set as specified by "
+            f"`validation_split={validation_split}`. "
             "Either provide more data, or a different value for the `validation_split` argument."
         )
     train = [None if a is None else a[:split_at] for a in arrays]
@@ -171,3 +175,44 @@ def batch_indices(n: int, batch_size: int, shuffle: Any, rng: np.random.Generato
     else:
         for i in range(total):
             yield slice(i * batch_size, min((i + 1) * batch_size, n))
+
+
+def take(a: np.ndarray | None, sel: Any) -> np.ndarray | None:
+    """Rows ``sel`` (a slice: a view; an index array: one gather) of ``a``; None stays None."""
+    if a is None:
+        return None
+    return a[sel] if isinstance(sel, slice) else np.take(a, sel, axis=0)
+
+
+class EpochBatches:
+    """Keras's EpochIterator on arrays: a fresh (re)shuffled pass per epoch; with
+    ``steps_per_epoch`` the pass continues across epochs until it is used up, and an epoch
+    asking for more batches than are left stops early with Keras's warning."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: Any, rng: np.random.Generator,
+                 steps_per_epoch: int | None) -> None:
+        self.n, self.batch_size, self.shuffle, self.rng = n, batch_size, shuffle, rng
+        self.steps_per_epoch = steps_per_epoch
+        self.total = math.ceil(n / batch_size)
+        self._it = None
+        self._seen = 0
+
+    def epoch(self):
+        """Yield ``(step, selector)`` for one epoch."""
+        if self.steps_per_epoch is None:
+            yield from enumerate(batch_indices(self.n, self.batch_size, self.shuffle, self.rng))
+            return
+        if self._it is None:
+            self._it = batch_indices(self.n, self.batch_size, self.shuffle, self.rng)
+            self._seen = 0
+        for step in range(self.steps_per_epoch):
+            if self._seen >= self.total:
+                warnings.warn(
+                    "Your input ran out of data; interrupting training. Make sure that your "
+                    "dataset or generator can generate at least `steps_per_epoch * epochs` "
+                    "batches.", stacklevel=3)
+                break
+            self._seen += 1
+            yield step, next(self._it)
+        if self._seen >= self.total:
+            self._it = None

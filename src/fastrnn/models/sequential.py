@@ -91,7 +91,7 @@ class Sequential(TrainingMixin):
                 if layer.name == name:
                     return layer
             raise ValueError(
-                f"No such layer: {name}. Existing layers are: {[l.name for l in self._layers]}."
+                f"No such layer: {name}. Existing layers are: {[lyr.name for lyr in self._layers]}."
             )
         raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
@@ -263,7 +263,7 @@ class Sequential(TrainingMixin):
 
         Every count and shape is checked before anything is written.
         """
-        if not self.built and self._input is None and not all(l.built for l in self._layers):
+        if not self.built and self._input is None and not all(lyr.built for lyr in self._layers):
             raise ValueError(
                 f"You called `set_weights` on the unbuilt model '{self.name}'. Build it first "
                 "(model.build(input_shape), an Input(...), or a call on data)."
@@ -298,7 +298,7 @@ class Sequential(TrainingMixin):
 
     def count_params(self) -> int:
         """Number of scalars in all weights."""
-        if not self.built and not all(l.built for l in self._layers):
+        if not self.built and not all(lyr.built for lyr in self._layers):
             raise ValueError(
                 f"You tried to call `count_params` on model '{self.name}', but the model isn't "
                 "built. You can build it manually via: `model.build(input_shape)`."
@@ -401,7 +401,7 @@ class Sequential(TrainingMixin):
         return config
 
     @classmethod
-    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
         """Rebuild a model (new, freshly initialized weights) from ``get_config()``."""
         from .. import layers as layers_mod
 

@@ -9,9 +9,8 @@ reproduces that layout without depending on rich.
 
 from __future__ import annotations
 
-import math
-import shutil
 import re
+import shutil
 from typing import Any, Callable
 
 import numpy as np

@@ -17,19 +17,21 @@ import numpy as np
 
 from .. import _random
 from .data import (
-    as_array, batch_indices, check_cardinality, class_weight_to_sample_weights,
-    resolve_batch_size, resolve_verbose, split_validation, unpack_validation_data,
+    EpochBatches,
+    as_array,
+    batch_indices,
+    check_cardinality,
+    class_weight_to_sample_weights,
+    resolve_batch_size,
+    resolve_verbose,
+    split_validation,
+    take,
+    unpack_validation_data,
 )
 
 __all__ = ["TrainingMixin"]
 
 _ACC_NAMES = ("acc", "accuracy")
-
-
-def _take(a: np.ndarray | None, sel: Any) -> np.ndarray | None:
-    if a is None:
-        return None
-    return a[sel] if isinstance(sel, slice) else np.take(a, sel, axis=0)
 
 
 def _is_due(epoch: int, validation_freq: Any) -> bool:
@@ -40,10 +42,12 @@ def _is_due(epoch: int, validation_freq: Any) -> bool:
 
 def _check_validation_freq(validation_freq: Any) -> None:
     if isinstance(validation_freq, bool):
-        raise TypeError(f"`validation_freq` must be an int or a list of ints. Received: {validation_freq!r}")
+        raise TypeError(
+            f"`validation_freq` must be an int or a list of ints. Received: {validation_freq!r}")
     if isinstance(validation_freq, int):
         if validation_freq < 1:
-            raise ValueError(f"`validation_freq` must be >= 1. Received: validation_freq={validation_freq}")
+            raise ValueError(
+                f"`validation_freq` must be >= 1. Received: validation_freq={validation_freq}")
         return
     if not isinstance(validation_freq, (list, tuple, set)):
         raise TypeError(
@@ -69,40 +73,6 @@ class _LossTracker:
 
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0
-
-
-class _EpochBatches:
-    """Keras's EpochIterator on arrays: a fresh (re)shuffled pass per epoch; with
-    ``steps_per_epoch`` the pass continues across epochs until it is used up, and an epoch
-    asking for more batches than are left stops early with Keras's warning."""
-
-    def __init__(self, n: int, batch_size: int, shuffle: Any, rng: np.random.Generator,
-                 steps_per_epoch: int | None) -> None:
-        self.n, self.batch_size, self.shuffle, self.rng = n, batch_size, shuffle, rng
-        self.steps_per_epoch = steps_per_epoch
-        self.total = math.ceil(n / batch_size)
-        self._it = None
-        self._seen = 0
-
-    def epoch(self):
-        """Yield ``(step, selector)`` for one epoch."""
-        if self.steps_per_epoch is None:
-            yield from enumerate(batch_indices(self.n, self.batch_size, self.shuffle, self.rng))
-            return
-        if self._it is None:
-            self._it = batch_indices(self.n, self.batch_size, self.shuffle, self.rng)
-            self._seen = 0
-        for step in range(self.steps_per_epoch):
-            if self._seen >= self.total:
-                warnings.warn(
-                    "Your input ran out of data; interrupting training. Make sure that your "
-                    "dataset or generator can generate at least `steps_per_epoch * epochs` "
-                    "batches.", stacklevel=3)
-                break
-            self._seen += 1
-            yield step, next(self._it)
-        if self._seen >= self.total:
-            self._it = None
 
 
 class TrainingMixin:
@@ -134,7 +104,8 @@ class TrainingMixin:
         Unknown optimizer, loss or metric names raise ValueError naming them; ``"acc"`` /
         ``"accuracy"`` and ``"crossentropy"`` are resolved from the shapes at the first batch.
         """
-        from .. import losses, metrics as metrics_mod, optimizers
+        from .. import losses, optimizers
+        from .. import metrics as metrics_mod
 
         del run_eagerly, jit_compile, auto_scale_loss  # accepted for Keras compatibility
         if steps_per_execution != 1:
@@ -145,7 +116,8 @@ class TrainingMixin:
         if opt is None:
             raise ValueError(f"Unknown optimizer: {optimizer!r}")
         loss_obj = None
-        if loss is not None and not (isinstance(loss, str) and loss.lower() in ("crossentropy", "ce")):
+        by_shape = isinstance(loss, str) and loss.lower() in ("crossentropy", "ce")
+        if loss is not None and not by_shape:
             if isinstance(loss, (list, tuple, dict)):
                 if len(loss) != 1:
                     raise ValueError(
@@ -195,7 +167,8 @@ class TrainingMixin:
 
     def _resolve_loss_and_metrics(self, y: np.ndarray, y_pred: Any) -> None:
         """Resolve ``"crossentropy"`` and ``"acc"`` against the first batch's shapes."""
-        from .. import losses, metrics as metrics_mod
+        from .. import losses
+        from .. import metrics as metrics_mod
 
         pred_shape = np.shape(y_pred[0] if isinstance(y_pred, list) else y_pred)
         if self._loss_obj is None:
@@ -291,7 +264,8 @@ class TrainingMixin:
                     prefix: str = "") -> tuple:
         if y is None:
             raise ValueError(
-                f"`{prefix}y` (the targets) is required when `{prefix}x` is an array. Received: y=None"
+                f"`{prefix}y` (the targets) is required when `{prefix}x` is an array. "
+                "Received: y=None"
             )
         x = self._prepare_x(x, prefix + "x")
         y = as_array(y, prefix + "y")
@@ -359,7 +333,7 @@ class TrainingMixin:
         weights = self.trainable_weights
         if not weights:
             warnings.warn("The model does not have any trainable weights.", stacklevel=2)
-        batches = _EpochBatches(n, batch_size, shuffle, self._shuffle_rng, steps_per_epoch)
+        batches = EpochBatches(n, batch_size, shuffle, self._shuffle_rng, steps_per_epoch)
         self.stop_training = False
         cbs.on_train_begin()
         training_logs = None
@@ -368,7 +342,7 @@ class TrainingMixin:
             cbs.on_epoch_begin(epoch)
             for step, sel in batches.epoch():
                 cbs.on_train_batch_begin(step)
-                self._train_batch(_take(x, sel), _take(y, sel), _take(sw, sel), weights)
+                self._train_batch(take(x, sel), take(y, sel), take(sw, sel), weights)
                 cbs.on_train_batch_end(step, self._logs())
                 if self.stop_training:
                     break
@@ -391,7 +365,7 @@ class TrainingMixin:
         cbs.on_test_begin()
         for step, sel in enumerate(batch_indices(x.shape[0], batch_size, False, None, steps)):
             cbs.on_test_batch_begin(step)
-            self._test_batch(_take(x, sel), _take(y, sel), _take(sw, sel))
+            self._test_batch(take(x, sel), take(y, sel), take(sw, sel))
             cbs.on_test_batch_end(step, self._logs())
         logs = self._logs()
         cbs.on_test_end(logs)
@@ -426,7 +400,8 @@ class TrainingMixin:
         verbose = resolve_verbose(verbose)
         x = self._prepare_x(x)
         if x.shape[0] == 0:
-            raise ValueError(f"Expected at least one sample to predict. Received: x.shape={x.shape}")
+            raise ValueError(
+                f"Expected at least one sample to predict. Received: x.shape={x.shape}")
         self._ensure_built(x[:batch_size])
         n_steps = math.ceil(x.shape[0] / batch_size) if steps is None else steps
         cbs = self._callback_list(callbacks, verbose, 1, n_steps)
