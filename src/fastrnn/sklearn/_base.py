@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight, check_consistent_length, check_is_fitted,
+)
 
 from .. import callbacks, initializers, layers, optimizers
 from ..models import Sequential
@@ -30,8 +32,16 @@ def _is_int(value: Any, minimum: int) -> bool:
             and value >= minimum)
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_positive(value: Any) -> bool:
+    return _is_real(value) and value > 0
+
+
 def _is_rate(value: Any, upper_open: bool = False) -> bool:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not _is_real(value):
         return False
     return 0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0
 
@@ -111,47 +121,36 @@ class BaseRNNEstimator(BaseEstimator):
     def _check_params(self) -> tuple[int, ...]:
         """Validate the hyperparameters; return ``units`` as a tuple."""
         units = self.units if isinstance(self.units, (tuple, list)) else (self.units,)
-        if not units or not all(_is_int(u, 1) for u in units):
-            raise ValueError(
-                "`units` must be a positive int or a non-empty tuple of positive ints. "
-                f"Received: units={self.units!r}"
-            )
-        for name in ("dropout", "recurrent_dropout"):
-            if not _is_rate(getattr(self, name), upper_open=True):
-                raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={getattr(self, name)!r}")
-        if not _is_rate(self.validation_split, upper_open=True):
-            raise ValueError(
-                "`validation_split` must be a float in [0, 1). "
-                f"Received: validation_split={self.validation_split!r}"
-            )
-        for name, minimum in (("epochs", 1), ("batch_size", 1)):
-            if not _is_int(getattr(self, name), minimum):
-                raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={getattr(self, name)!r}")
-        if self.early_stopping is not None and not _is_int(self.early_stopping, 0):
-            raise ValueError(
-                "`early_stopping` must be None or a patience (an int >= 0). "
-                f"Received: early_stopping={self.early_stopping!r}"
-            )
         emb = self.embedding
-        if emb is not None and not (isinstance(emb, (tuple, list)) and len(emb) == 2
-                                    and all(_is_int(v, 1) for v in emb)):
-            raise ValueError(
-                "`embedding` must be None or (input_dim, output_dim), two positive ints. "
-                f"Received: embedding={emb!r}"
-            )
-        if not isinstance(self.optimizer, str) or self.optimizer.lower() not in _OPTIMIZERS:
-            raise ValueError(
-                f"`optimizer` must be one of {sorted(_OPTIMIZERS)}. Received: optimizer={self.optimizer!r}"
-            )
-        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, numbers.Real) \
-                or not self.learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be a float > 0. Received: learning_rate={self.learning_rate!r}")
-        if self.clipnorm is not None and (isinstance(self.clipnorm, bool) or not isinstance(
-                self.clipnorm, numbers.Real) or not self.clipnorm > 0):
-            raise ValueError(f"`clipnorm` must be None or a float > 0. Received: clipnorm={self.clipnorm!r}")
-        if self.mask_value is not None and (isinstance(self.mask_value, bool) or not isinstance(
-                self.mask_value, numbers.Real)):
-            raise ValueError(f"`mask_value` must be None or a float. Received: mask_value={self.mask_value!r}")
+        opt = self.optimizer
+        rules = [
+            ("units", bool(units) and all(_is_int(u, 1) for u in units),
+             "a positive int or a non-empty tuple of positive ints"),
+            ("dropout", _is_rate(self.dropout, upper_open=True), "a float in [0, 1)"),
+            ("recurrent_dropout", _is_rate(self.recurrent_dropout, upper_open=True),
+             "a float in [0, 1)"),
+            ("validation_split", _is_rate(self.validation_split, upper_open=True),
+             "a float in [0, 1)"),
+            ("epochs", _is_int(self.epochs, 1), "an int >= 1"),
+            ("batch_size", _is_int(self.batch_size, 1), "an int >= 1"),
+            ("early_stopping", self.early_stopping is None or _is_int(self.early_stopping, 0),
+             "None or a patience (an int >= 0)"),
+            ("embedding", emb is None or (isinstance(emb, (tuple, list)) and len(emb) == 2
+                                          and all(_is_int(v, 1) for v in emb)),
+             "None or (input_dim, output_dim), two positive ints"),
+            ("optimizer", isinstance(opt, str) and opt.lower() in _OPTIMIZERS,
+             f"one of {sorted(_OPTIMIZERS)}"),
+            ("learning_rate", _is_positive(self.learning_rate), "a float > 0"),
+            ("clipnorm", self.clipnorm is None or _is_positive(self.clipnorm),
+             "None or a float > 0"),
+            ("mask_value", self.mask_value is None or _is_real(self.mask_value),
+             "None or a float"),
+        ]
+        for name, ok, expected in rules:
+            if not ok:
+                raise ValueError(
+                    f"`{name}` must be {expected}. Received: {name}={getattr(self, name)!r}"
+                )
         check_n_threads(self.n_threads)
         return tuple(int(u) for u in units)
 
@@ -191,9 +190,10 @@ class BaseRNNEstimator(BaseEstimator):
         self._pad = self._pad_value()
         self._masked = ids or self.mask_value is not None or data.ragged
         if ids:
+            init = initializers.RandomUniform(seed=seed())
             stack = [layers.Input(shape=(None,), dtype="int64"),
                      layers.Embedding(*self.embedding, mask_zero=True,
-                                      embeddings_initializer=initializers.RandomUniform(seed=seed()))]
+                                      embeddings_initializer=init)]
         else:
             stack = [layers.Input(shape=(None, data.x.shape[2]))]
             if self._masked:

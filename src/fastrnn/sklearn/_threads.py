@@ -25,7 +25,9 @@ def check_n_threads(n_threads: Any) -> int | None:
     if n_threads is None:
         return None
     if isinstance(n_threads, bool) or not hasattr(n_threads, "__index__") or n_threads < 1:
-        raise ValueError(f"`n_threads` must be None or an int >= 1. Received: n_threads={n_threads!r}")
+        raise ValueError(
+            f"`n_threads` must be None or an int >= 1. Received: n_threads={n_threads!r}"
+        )
     return int(n_threads)
 
 

@@ -28,8 +28,9 @@ class RNNClassifier(ClassifierMixin, BaseRNNEstimator):
     - a list of ``(T_i, F)`` (or ``(T_i,)``) arrays of different lengths is padded at the end
       and masked internally.
 
-    ``n_features_in_`` counts features per time step (1 for 2-D input); any number of time
-    steps is accepted at predict time.
+    ``n_features_in_`` is the number of features per time step for 3-D X and lists (the
+    number of steps may then differ at predict time); for 2-D X it is, as everywhere in
+    scikit-learn, ``X.shape[1]`` (the time steps), and predict needs the same width.
 
     Args:
         units: units of the SimpleRNN, or a tuple for stacked layers (e.g. ``(32, 16)``).
@@ -60,7 +61,7 @@ class RNNClassifier(ClassifierMixin, BaseRNNEstimator):
         model_: the trained ``fastrnn.models.Sequential``.
         history_: dict of per-epoch ``loss`` (and ``val_loss``) values.
         classes_: the class labels, sorted.
-        n_features_in_: features per time step.
+        n_features_in_: features per time step (columns for 2-D X).
     """
 
     def __sklearn_tags__(self):

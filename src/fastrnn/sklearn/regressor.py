@@ -26,7 +26,7 @@ class RNNRegressor(RegressorMixin, BaseRNNEstimator):
     Attributes:
         model_: the trained ``fastrnn.models.Sequential``.
         history_: dict of per-epoch ``loss`` (and ``val_loss``) values (standardized scale).
-        n_features_in_: features per time step.
+        n_features_in_: features per time step (columns for 2-D X).
         n_outputs_: number of targets.
     """
 

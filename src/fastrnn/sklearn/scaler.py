@@ -40,9 +40,10 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
     X is ``(samples, time, features)`` (Keras's order, not sktime's (samples, channels,
     time)), a 2-D ``(samples, time)`` univariate series (one mean and scale for all columns;
     as in scikit-learn, ``n_features_in_`` is then the number of columns), or a list of
-    ``(T_i, F)`` arrays of different lengths; ``transform`` returns the same form. Time steps whose features all
-    equal ``mask_value`` are padding: they are ignored by ``fit`` and left unchanged by
-    ``transform``, so a downstream ``RNNClassifier(mask_value=...)`` still masks them.
+    ``(T_i, F)`` arrays of different lengths; ``transform`` returns the same form. Time steps
+    whose features all equal ``mask_value`` are padding: they are ignored by ``fit`` and left
+    unchanged by ``transform``, so a downstream ``RNNClassifier(mask_value=...)`` still masks
+    them.
 
     Args:
         mask_value: None (every step is data) or the padding value (e.g. ``0.0``).
@@ -79,7 +80,9 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
         """Compute per-feature mean and standard deviation over the non-padding steps."""
         if self.mask_value is not None and (isinstance(self.mask_value, bool) or not isinstance(
                 self.mask_value, numbers.Real)):
-            raise ValueError(f"`mask_value` must be None or a float. Received: mask_value={self.mask_value!r}")
+            raise ValueError(
+                f"`mask_value` must be None or a float. Received: mask_value={self.mask_value!r}"
+            )
         blocks, kind = _as_steps(X)
         widths = {b.shape[-1] for b in blocks}
         if len(widths) > 1:
@@ -94,8 +97,8 @@ class SequenceScaler(TransformerMixin, BaseEstimator):
         self.n_features_in_ = blocks[0].shape[1] if self._flat else rows.shape[1]
         self.mean_ = rows.mean(axis=0) if self.with_mean else np.zeros(rows.shape[1])
         std = rows.std(axis=0) if self.with_std else np.ones(rows.shape[1])
-        self.scale_ = np.where(std > 10 * np.finfo(np.float64).eps * np.abs(self.mean_) + 1e-300,
-                               std, 1.0)
+        tiny = 10 * np.finfo(np.float64).eps * np.abs(self.mean_) + 1e-300
+        self.scale_ = np.where(std > tiny, std, 1.0)
         return self
 
     def _apply(self, X: Any, forward: bool) -> Any:
