@@ -335,3 +335,16 @@ def test_predict_batches_agree_and_verbose_zero_is_silent(capsys):
     assert capsys.readouterr().out == ""
     m.predict(x, verbose=1)
     assert capsys.readouterr().out != ""
+
+
+def test_reported_loss_includes_weight_regularization():
+    x, y = _data(n=24)
+    m = Sequential([layers.Input(shape=(6, 1)), layers.SimpleRNN(4),
+                    layers.Dense(1, activation="sigmoid", kernel_regularizer="l2")])
+    m.compile(optimizers.SGD(learning_rate=0.0), "binary_crossentropy")
+    h = m.fit(x, y, batch_size=10, verbose=0)
+    penalty = 0.01 * float(np.sum(m.layers[1].get_weights()[0].astype(np.float64) ** 2))
+    data_loss = _bce(y, m.predict(x, verbose=0)).mean()
+    assert penalty > 1e-4
+    assert h.history["loss"][0] == pytest.approx(data_loss + penalty, rel=1e-5)
+    assert m.evaluate(x, y, verbose=0) == pytest.approx(data_loss + penalty, rel=1e-5)
