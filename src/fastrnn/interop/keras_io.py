@@ -74,7 +74,7 @@ def _translate_regularizer(value: Any, where: str, key: str) -> Any:
 
 
 def _translate_layer(entry: Any, where: str) -> dict:
-    """A Keras layer config entry as a fastrnn one (same keys), or a ValueError naming the option."""
+    """A Keras layer config entry as a fastrnn one (same keys); ValueError naming the option."""
     from .. import layers
 
     if not isinstance(entry, dict) or "class_name" not in entry:

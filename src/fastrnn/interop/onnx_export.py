@@ -250,7 +250,8 @@ def _layer(g: _Graph, x: str, layer: Any, mask: _Mask | None) -> tuple[str, _Mas
         return _activation(g, x, layer.activation, where), mask
     if isinstance(layer, layers.Flatten):
         if getattr(layer, "data_format", None) == "channels_first":
-            raise ValueError(f"export_onnx: {where}: data_format='channels_first' is not supported.")
+            raise ValueError(
+                f"export_onnx: {where}: data_format='channels_first' is not supported.")
         return g.op("Flatten", [x], axis=1), None
     if isinstance(layer, layers.TimeDistributed):
         if not isinstance(layer.layer, (layers.Dense, layers.Activation, layers.Dropout)):
@@ -258,7 +259,8 @@ def _layer(g: _Graph, x: str, layer: Any, mask: _Mask | None) -> tuple[str, _Mas
                 f"export_onnx: {where}: only TimeDistributed(Dense | Activation | Dropout) "
                 f"exports. Received inner layer {type(layer.layer).__name__}.")
         return _layer(g, x, layer.layer, None)[0], mask
-    raise ValueError(f"export_onnx: {where}: layer class {type(layer).__name__} has no ONNX export.")
+    raise ValueError(
+        f"export_onnx: {where}: layer class {type(layer).__name__} has no ONNX export.")
 
 
 def _dims(shape: tuple) -> list:
@@ -282,7 +284,8 @@ def export_onnx(model: Any, path: Any, *, opset: int = DEFAULT_OPSET) -> Any:
         raise TypeError(
             f"export_onnx expects a fastrnn.models.Sequential. Received: {type(model).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset < 14:
-        raise ValueError(f"export_onnx: `opset` must be an integer >= 14. Received: opset={opset!r}")
+        raise ValueError(
+            f"export_onnx: `opset` must be an integer >= 14. Received: opset={opset!r}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"export_onnx: `path` must be a str or os.PathLike. Received: {path!r}")
     if not model.built:
@@ -300,7 +303,8 @@ def export_onnx(model: Any, path: Any, *, opset: int = DEFAULT_OPSET) -> Any:
     g.nodes.append(onnx.helper.make_node("Identity", [x], ["output"]))
     out_shape = model.output_shape
     if isinstance(out_shape, list):
-        raise ValueError("export_onnx: models with several outputs (return_state) are not supported.")
+        raise ValueError(
+            "export_onnx: models with several outputs (return_state) are not supported.")
     graph = onnx.helper.make_graph(
         g.nodes, model.name,
         [onnx.helper.make_tensor_value_info("input", in_type, _dims(model.input_shape))],

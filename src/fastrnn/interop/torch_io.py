@@ -246,7 +246,8 @@ def to_torch(layer_or_model: Any, *, batch_first: bool = True, strict: bool = Tr
                 else [(layer, "")]
             for sub, sfx in subs:
                 cell = sub.cell
-                getattr(module, f"weight_ih_l{k}{sfx}").copy_(torch.from_numpy(cell.kernel.T.copy()))
+                getattr(module, f"weight_ih_l{k}{sfx}").copy_(
+                    torch.from_numpy(cell.kernel.T.copy()))
                 getattr(module, f"weight_hh_l{k}{sfx}").copy_(
                     torch.from_numpy(cell.recurrent_kernel.T.copy()))
                 if first.use_bias:
