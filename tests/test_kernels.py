@@ -156,3 +156,21 @@ def test_none_activation_means_linear(rng, act):
     a = ops.simple_rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], activation=act).outputs
     expected, _, _ = ref.forward(p["x"], p["kernel"], p["recurrent_kernel"], activation=act or "linear")
     np.testing.assert_allclose(a, expected, rtol=1e-11, atol=1e-12)
+
+
+def test_unpickled_arrays_are_accepted(rng):
+    """Arrays from a pickle carry equal but distinct dtype objects; both dtypes must work."""
+    import pickle
+
+    for dtype in (np.float32, np.float64):
+        p = make_problem(rng)
+        arrays = pickle.loads(pickle.dumps([p["x"].astype(dtype), p["kernel"].astype(dtype),
+                                            p["recurrent_kernel"].astype(dtype)]))
+        assert arrays[1].dtype is not np.dtype(dtype)
+        out = ops.simple_rnn_forward(*arrays).outputs
+        expected, _, _ = ref.forward(p["x"], p["kernel"], p["recurrent_kernel"])
+        np.testing.assert_allclose(out, expected, **_tol(dtype))
+        emb = pickle.loads(pickle.dumps(rng.normal(size=(5, 2)).astype(dtype)))
+        got = ops.embedding_forward(np.array([[0, 4]]), emb)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got[0], emb[[0, 4]])

@@ -234,7 +234,7 @@ void step_delta(T* __restrict delta, const T* __restrict g_next, const T* __rest
 // ---------------------------------------------------------------- GEMM
 
 // One register tile: MR_ rows x NV_ vectors of columns, all accumulators in registers.
-template <typename T, int MR_, int NV_>
+template <typename T, int MR_, int NV_, Activation ACT>
 inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t rs_a,
                       int64_t cs_a, const T* __restrict B, int64_t ldb, const T* __restrict bias,
                       int64_t K, bool accumulate) {
@@ -258,7 +258,7 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
             for (int v = 0; v < NV_; ++v) acc[0][v] += a * load(B + k * ldb + v * W);
         }
         for (int v = 0; v < NV_; ++v)
-            store(C + v * W, (acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]));
+            store(C + v * W, activation_vec<T>((acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]), ACT));
         return;
     }
     V acc[MR_][NV_];
@@ -275,7 +275,7 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
         }
     }
     for (int r = 0; r < MR_; ++r)
-        for (int v = 0; v < NV_; ++v) store(C + r * ldc + v * W, acc[r][v]);
+        for (int v = 0; v < NV_; ++v) store(C + r * ldc + v * W, activation_vec<T>(acc[r][v], ACT));
 }
 
 // Edge tile of runtime size mr x nc (mr <= MR, nc <= NR), same arithmetic order.
@@ -298,21 +298,21 @@ inline void gemm_edge(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a,
 }
 
 // Rows [0, rows) with rows < R, each count with its own register tile.
-template <typename T, int R, int NV_>
+template <typename T, int R, int NV_, Activation ACT>
 inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t rs_a,
                            int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t K,
                            bool accumulate) {
     if constexpr (R > 0) {
         if (rows == R)
-            gemm_tile<T, R, NV_>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
+            gemm_tile<T, R, NV_, ACT>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
         else
-            gemm_tail_rows<T, R - 1, NV_>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
+            gemm_tail_rows<T, R - 1, NV_, ACT>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
     }
 }
 
 // Columns [0, N) of C for the k range of one call: panels of NV and 2 vectors, then one vector,
 // then the scalar edge.
-template <typename T>
+template <typename T, Activation ACT>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate) {
     constexpr int MR = tile_rows<T>();
@@ -324,41 +324,63 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, NV>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
+            gemm_tile<T, MR, NV, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
                                  K, accumulate);
         if (i < M)
-            gemm_tail_rows<T, MR - 1, NV>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
+            gemm_tail_rows<T, MR - 1, NV, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
                                           B + j, ldb, bj, K, accumulate);
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + 2 * MR <= M; i += 2 * MR)
-            gemm_tile<T, 2 * MR, 1>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
+            gemm_tile<T, 2 * MR, 1, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
                                     bj, K, accumulate);
         if (i < M)
-            gemm_tail_rows<T, 2 * MR - 1, 1>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
+            gemm_tail_rows<T, 2 * MR - 1, 1, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
                                              cs_a, B + j, ldb, bj, K, accumulate);
     }
-    if (j < N)
+    if (j < N) {
         gemm_edge<T>(C + j, ldc, A, rs_a, cs_a, B + j, ldb, bias ? bias + j : nullptr, M, N - j,
                      K, accumulate);
+        if (ACT != Activation::Linear)
+            for (int64_t i = 0; i < M; ++i) activation_forward(C + i * ldc + j, N - j, ACT);
+    }
+}
+
+template <typename T, Activation ACT>
+void gemm_with(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
+               int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate) {
+    // k in blocks whose panel of B fits L1 (about 16 KB). Partial sums go through C exactly,
+    // so every element still accumulates in plain k order; the activation is applied in
+    // registers by the last block.
+    constexpr int64_t KC = 16384 / (tile_cols<T>() * static_cast<int64_t>(sizeof(T)));
+    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+        const int64_t kc = std::min<int64_t>(KC, K - k0);
+        const bool last = k0 + KC >= K;
+        const T* bk = k0 == 0 ? bias : nullptr;
+        const bool acc = k0 == 0 ? accumulate : true;
+        if (last)
+            gemm_panels<T, ACT>(C, ldc, A + k0 * cs_a, rs_a, cs_a, B + k0 * ldb, ldb, bk, M, N, kc, acc);
+        else
+            gemm_panels<T, Activation::Linear>(C, ldc, A + k0 * cs_a, rs_a, cs_a, B + k0 * ldb,
+                                               ldb, bk, M, N, kc, acc);
+    }
 }
 
 template <typename T>
 void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B, int64_t ldb,
           const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate, Activation act) {
-    // k in blocks whose panel of B fits L1 (about 16 KB). Partial sums go through C exactly,
-    // so every element still accumulates in plain k order.
-    constexpr int64_t KC = 16384 / (tile_cols<T>() * static_cast<int64_t>(sizeof(T)));
-    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += KC) {
-        const int64_t kc = std::min<int64_t>(KC, K - k0);
-        gemm_panels<T>(C, ldc, A + k0 * cs_a, rs_a, cs_a, B + k0 * ldb, ldb,
-                       k0 == 0 ? bias : nullptr, M, N, kc, k0 == 0 ? accumulate : true);
+    switch (act) {
+        case Activation::Tanh:
+            return gemm_with<T, Activation::Tanh>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
+        case Activation::Relu:
+            return gemm_with<T, Activation::Relu>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
+        case Activation::Sigmoid:
+            return gemm_with<T, Activation::Sigmoid>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
+        case Activation::Linear:
+            return gemm_with<T, Activation::Linear>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
     }
-    // The activation runs over the rows just written, still in cache.
-    if (act != Activation::Linear)
-        for (int64_t i = 0; i < M; ++i) activation_forward(C + i * ldc, N, act);
 }
 
 template <typename T>

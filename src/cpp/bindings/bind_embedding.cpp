@@ -60,7 +60,7 @@ void register_embedding(py::module_& m) {
     m.def(
         "embedding_forward",
         [](py::array ids, py::array embeddings, int num_threads) -> py::array {
-            if (embeddings.dtype().is(py::dtype::of<double>())) return forward<double>(ids, embeddings, num_threads);
+            if (has_dtype<double>(embeddings)) return forward<double>(ids, embeddings, num_threads);
             return forward<float>(ids, embeddings, num_threads);
         },
         py::arg("ids"), py::arg("embeddings"), py::arg("num_threads"),
@@ -68,7 +68,7 @@ void register_embedding(py::module_& m) {
     m.def(
         "embedding_backward",
         [](py::array ids, py::array d_outputs, int64_t input_dim, int num_threads) -> py::array {
-            if (d_outputs.dtype().is(py::dtype::of<double>())) return backward<double>(ids, d_outputs, input_dim, num_threads);
+            if (has_dtype<double>(d_outputs)) return backward<double>(ids, d_outputs, input_dim, num_threads);
             return backward<float>(ids, d_outputs, input_dim, num_threads);
         },
         py::arg("ids"), py::arg("d_outputs"), py::arg("input_dim"), py::arg("num_threads"),

@@ -101,8 +101,8 @@ py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
 }
 
 bool is_float64(const py::array& kernel) {
-    if (kernel.dtype().is(py::dtype::of<double>())) return true;
-    if (kernel.dtype().is(py::dtype::of<float>())) return false;
+    if (has_dtype<double>(kernel)) return true;
+    if (has_dtype<float>(kernel)) return false;
     throw py::type_error("kernel must be float32 or float64. Received: dtype=" +
                          py::str(kernel.dtype()).cast<std::string>());
 }

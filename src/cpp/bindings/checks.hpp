@@ -26,10 +26,17 @@ inline std::string shape_str(const py::array& a) {
     return s.str();
 }
 
+// Whether a's dtype equals T's (by value: arrays from pickles carry equal but distinct dtype
+// objects; non-native byte order is a different dtype).
+template <typename T>
+bool has_dtype(const py::array& a) {
+    return a.dtype().equal(py::dtype::of<T>());
+}
+
 // Requires a C-contiguous array of exactly dtype T and the given shape (-1 = any size).
 template <typename T>
 void require(const py::array& a, const char* name, std::initializer_list<int64_t> shape) {
-    if (!a.dtype().is(py::dtype::of<T>())) {
+    if (!has_dtype<T>(a)) {
         throw py::type_error(std::string(name) + " must have dtype " +
                              py::str(py::dtype::of<T>()).cast<std::string>() + ". Received: dtype=" +
                              py::str(a.dtype()).cast<std::string>());
