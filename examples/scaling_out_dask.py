@@ -76,7 +76,8 @@ def part2_search(client) -> None:
     serial = GridSearchCV(est, grid, cv=3, n_jobs=1).fit(x, y)
     with joblib.parallel_config(backend="dask"):
         parallel = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(x, y)
-    same = all(np.array_equal(np.asarray(serial.cv_results_[k]), np.asarray(parallel.cv_results_[k]))
+    same = all(np.array_equal(np.asarray(serial.cv_results_[k]),
+                              np.asarray(parallel.cv_results_[k]))
                for k in serial.cv_results_ if "time" not in k)
     print(f"grid search: best {parallel.best_params_} score {parallel.best_score_:.3f}; "
           f"cv_results_ identical to n_jobs=1: {same}")

@@ -63,7 +63,8 @@ def main() -> None:
         print(f"{dp.size} rank(s), global batch {args.batch}, {args.threads} thread(s)/rank, "
               f"{steps} steps in {wall:.2f} s")
         print(f"per step: compute {1e3 * s['compute'] / steps:.1f} ms, allreduce (incl. wait) "
-              f"{1e3 * s['allreduce'] / steps:.2f} ms, optimizer {1e3 * s['apply'] / steps:.2f} ms; "
+              f"{1e3 * s['allreduce'] / steps:.2f} ms, "
+              f"optimizer {1e3 * s['apply'] / steps:.2f} ms; "
               f"bare allreduce of {sum(w.size for w in model.trainable_weights):,} floats: "
               f"{1e3 * bare:.2f} ms; checkpoint: {ckpt}")
 

@@ -19,7 +19,8 @@ from fastrnn.distributed import dask as fdask  # noqa: E402
 from fastrnn.models import Sequential  # noqa: E402
 from fastrnn.utils import set_random_seed  # noqa: E402
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MALLOC_TRIM_THRESHOLD_")
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +166,25 @@ def test_grid_search_under_dask_backend_equals_n_jobs_1(client):
     parallel = _search_results(RandomizedSearchCV(est, grid, n_jobs=2, **rnd), client)
     for key in serial:
         np.testing.assert_array_equal(np.asarray(parallel[key]), np.asarray(serial[key]), key)
+
+
+def test_estimator_predict_and_proba(client):
+    fsk = pytest.importorskip("fastrnn.sklearn")
+    from sklearn.exceptions import NotFittedError
+
+    x = np.random.default_rng(4).normal(size=(30, 5, 2)).astype(np.float32)
+    y = np.where(x[:, :, 0].sum(axis=1) > 0, "pos", "neg")
+    est = fsk.RNNClassifier(units=3, epochs=1, batch_size=8, random_state=0, n_threads=1)
+    dx = da.from_array(x, chunks=(8, 5, 2))
+    with pytest.raises(NotFittedError):
+        fdask.predict(est, dx, client=client)
+    est.fit(x, y)
+    labels = fdask.predict(est, dx, client=client)
+    assert labels.dtype == est.classes_.dtype and labels.chunks == ((8, 8, 8, 6),)
+    np.testing.assert_array_equal(labels.compute(scheduler=client), est.predict(x))
+    proba = fdask.predict(est, dx, method="predict_proba", client=client)
+    assert proba.chunks == ((8, 8, 8, 6), (2,))
+    np.testing.assert_allclose(proba.compute(scheduler=client), est.predict_proba(x),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="method"):
+        fdask.predict(est, dx, method="transform", client=client)

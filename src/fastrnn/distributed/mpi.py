@@ -317,7 +317,8 @@ class DataParallel:
                 cbs.on_train_batch_end(step, logs)
             epoch_logs = dict(logs)
             if val is not None:
-                epoch_logs.update({"val_" + k: v for k, v in self._evaluate(*val, batch_size).items()})
+                val_logs = self._evaluate(*val, batch_size)
+                epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if self._any(model.stop_training):
                 model.stop_training = True
