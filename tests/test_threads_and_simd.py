@@ -36,7 +36,8 @@ def restore_simd_path():
 
 @pytest.mark.parametrize("path", fastrnn.available_simd_paths())
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_bit_identical_for_1_2_3_threads(rng, dtype, shape, path, restore_simd_path):
+def test_bit_identical_for_1_2_3_threads(rng, dtype, shape, path, restore_simd_path,
+                                        threads_on_small_problems):
     fastrnn.set_simd_path(path)
     p = make_problem(rng, *shape, h0=True, mask=True, mx=True, mh=True)
     for options in (dict(), dict(go_backwards=True)):
@@ -48,7 +49,8 @@ def test_bit_identical_for_1_2_3_threads(rng, dtype, shape, path, restore_simd_p
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_every_simd_path_agrees_with_generic(rng, dtype, shape, restore_simd_path):
+def test_every_simd_path_agrees_with_generic(rng, dtype, shape, restore_simd_path,
+                                             threads_on_small_problems):
     p = make_problem(rng, *shape, h0=True, mask=True, mx=True, mh=True)
     fastrnn.set_simd_path("generic")
     expected = _everything(p, dtype, 2)
@@ -60,7 +62,7 @@ def test_every_simd_path_agrees_with_generic(rng, dtype, shape, restore_simd_pat
             np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=path)
 
 
-def test_embedding_backward_is_bit_identical_across_threads(rng):
+def test_embedding_backward_is_bit_identical_across_threads(rng, threads_on_small_problems):
     ids = rng.integers(0, 50, size=(300, 40))
     d = rng.normal(size=(300, 40, 7)).astype(np.float32)
     base = ops.embedding_backward(ids, d, 50, num_threads=1)
@@ -111,3 +113,40 @@ def test_show_config_names_everything(capsys):
     out = capsys.readouterr().out
     for word in ("fastrnn", "SIMD path", "OpenMP", "threads", "compiler", fastrnn.simd_path()):
         assert word in out
+
+
+def test_thread_limit_is_per_python_thread():
+    import threading
+
+    seen = {}
+    saved = fastrnn.get_num_threads()
+
+    def worker(n):
+        with fastrnn.thread_limit(n):
+            seen[n] = fastrnn.get_num_threads()
+
+    with fastrnn.thread_limit(1):
+        threads = [threading.Thread(target=worker, args=(n,)) for n in (2, 3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert fastrnn.get_num_threads() == 1
+    assert seen == {2: 2, 3: 3}
+    assert fastrnn.get_num_threads() == saved
+
+
+@pytest.mark.parametrize("bad", [0, -1, "2", 2.5, float("nan"), None, True])
+def test_bad_thread_counts_are_rejected_with_the_name(bad):
+    with pytest.raises((TypeError, ValueError), match="n"):
+        fastrnn.thread_limit(bad)
+    if bad is not None:
+        with pytest.raises(ValueError, match="num_threads"):
+            ops.simple_rnn_forward(np.ones((1, 1, 1)), np.ones((1, 1)), np.ones((1, 1)),
+                                   num_threads=bad)
+
+
+def test_huge_thread_counts_are_capped():
+    out = ops.simple_rnn_forward(np.ones((1, 2, 1)), np.ones((1, 1)), np.ones((1, 1)),
+                                 num_threads=10**9)
+    assert out.outputs.shape == (1, 2, 1)

@@ -8,4 +8,7 @@ cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DFASTRNN_BUILD_PYTH
   -DSKBUILD_PROJECT_NAME=fastrnn -DSKBUILD_PROJECT_VERSION=0.1.0 \
   -Dpybind11_DIR="$($py -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v $py)" "$@" >/dev/null
 cmake --build build/dev
-cp build/dev/_core*.so src/fastrnn/
+# Copy then rename: overwriting a loaded .so in place crashes processes that use it.
+for so in build/dev/_core*.so; do
+  cp "$so" "src/fastrnn/$(basename "$so").tmp" && mv -f "src/fastrnn/$(basename "$so").tmp" "src/fastrnn/$(basename "$so")"
+done

@@ -11,7 +11,7 @@ template <typename T>
 void embedding_forward(T* out, const int64_t* ids, const T* embeddings, int64_t N, int64_t V,
                        int64_t D, int threads) {
     (void)V;
-    const int nt = N >= 4096 ? threads : 1;
+    const int nt = threads_for_work(threads, 4.0 * N * D);  // a copy: cheap per element
     parallel_region(nt, [&](int tid, int count) {
         int64_t r0, r1;
         split_range(N, 64, tid, count, r0, r1);
@@ -25,7 +25,7 @@ void embedding_forward(T* out, const int64_t* ids, const T* embeddings, int64_t 
 template <typename T>
 void embedding_backward(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
                         int64_t V, int64_t D, int threads) {
-    const int nt = N * D >= (1 << 16) ? threads : 1;
+    const int nt = threads_for_work(threads, 4.0 * N * D);
     parallel_region(nt, [&](int tid, int count) {
         int64_t v0, v1;
         split_range(V, 64, tid, count, v0, v1);

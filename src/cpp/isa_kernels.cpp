@@ -205,29 +205,52 @@ inline T derivative(T y, Activation act) {
     }
 }
 
-template <typename T>
-void step_delta(T* __restrict delta, const T* __restrict g_next, const T* __restrict dout,
-                T* __restrict carry, const T* __restrict y, int64_t n, Activation act) {
+template <typename T, Activation ACT>
+void step_delta_rows(T* __restrict delta, const T* __restrict g_next, const T* __restrict dout,
+                     T* __restrict carry, const T* __restrict y, int64_t rows, int64_t n,
+                     int64_t ld_seq, int64_t ld_row) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
-    int64_t i = 0;
-    for (; i + W <= n; i += W) {
-        V g = load(g_next + i);
-        if (dout) g += load(dout + i);
-        if (carry) {
-            g += load(carry + i);
-            store(carry + i, V{});
+    for (int64_t r = 0; r < rows; ++r) {
+        T* d = delta + r * ld_seq;
+        const T* gn = g_next + r * ld_row;
+        const T* dv = dout ? dout + r * ld_seq : nullptr;
+        T* cv = carry ? carry + r * ld_row : nullptr;
+        const T* yv = y + r * ld_seq;
+        int64_t i = 0;
+        for (; i + W <= n; i += W) {
+            V g = load(gn + i);
+            if (dv) g += load(dv + i);
+            if (cv) {
+                g += load(cv + i);
+                store(cv + i, V{});
+            }
+            store(d + i, g * derivative_vec<T>(load(yv + i), ACT));
         }
-        store(delta + i, g * derivative_vec<T>(load(y + i), act));
+        for (; i < n; ++i) {
+            T g = gn[i];
+            if (dv) g += dv[i];
+            if (cv) {
+                g += cv[i];
+                cv[i] = T(0);
+            }
+            d[i] = g * derivative(yv[i], ACT);
+        }
     }
-    for (; i < n; ++i) {
-        T g = g_next[i];
-        if (dout) g += dout[i];
-        if (carry) {
-            g += carry[i];
-            carry[i] = T(0);
-        }
-        delta[i] = g * derivative(y[i], act);
+}
+
+template <typename T>
+void step_delta(T* delta, const T* g_next, const T* dout, T* carry, const T* y, int64_t rows,
+                int64_t n, int64_t ld_seq, int64_t ld_row, Activation act) {
+    switch (act) {
+        case Activation::Tanh:
+            return step_delta_rows<T, Activation::Tanh>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row);
+        case Activation::Relu:
+            return step_delta_rows<T, Activation::Relu>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row);
+        case Activation::Sigmoid:
+            return step_delta_rows<T, Activation::Sigmoid>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row);
+        case Activation::Linear:
+            return step_delta_rows<T, Activation::Linear>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row);
     }
 }
 

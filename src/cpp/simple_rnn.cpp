@@ -188,7 +188,9 @@ bool split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p) {
 }  // namespace
 
 template <typename T>
-void simple_rnn_forward(const SimpleRnnProblem<T>& p, T* outputs, T* final_state, T* states) {
+void simple_rnn_forward(const SimpleRnnProblem<T>& problem, T* outputs, T* final_state, T* states) {
+    SimpleRnnProblem<T> p = problem;
+    p.threads = threads_for_work(p.threads, double(p.B) * p.T * (p.F * p.H + p.H * p.H));
     const IsaKernels<T>& K = active_kernels<T>();
     std::vector<T> xstore;
     const T* xin = masked_inputs(p, xstore);
@@ -227,21 +229,26 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
                  const T* d_outputs, T* delta, int64_t s, int64_t b0, int64_t nb, int64_t j0,
                  int64_t j1, const BackwardRows<T>& w) {
     const int64_t t = input_time(s, p.T, p.go_backwards);
-    const int64_t n = j1 - j0;
+    const int64_t n = j1 - j0, seq = p.T * p.H;
+    const int64_t first = (b0 * p.T + t) * p.H + j0;
+    const T* dout = d_outputs ? d_outputs + (b0 * p.T + s) * p.H + j0 : nullptr;
+    if (!p.mask) {
+        K.step_delta(delta + first, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H,
+                     p.activation);
+        return;
+    }
     for (int64_t i = 0; i < nb; ++i) {
-        const int64_t b = b0 + i;
-        const bool valid = !p.mask || p.mask[b * p.T + t];
-        const T* dout = d_outputs ? d_outputs + (b * p.T + s) * p.H + j0 : nullptr;
         T* carry = w.carry ? w.carry + i * p.H + j0 : nullptr;
-        T* d = delta + (b * p.T + t) * p.H + j0;
-        if (!valid) {
-            std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));
-            if (carry && dout)
-                for (int64_t j = 0; j < n; ++j) carry[j] += dout[j];
+        const T* dv = dout ? dout + i * seq : nullptr;
+        T* d = delta + first + i * seq;
+        if (p.mask[(b0 + i) * p.T + t]) {
+            K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, states + first + i * seq, 1, n,
+                         seq, p.H, p.activation);
             continue;
         }
-        K.step_delta(d, w.g_next + i * p.H + j0, dout, carry, states + (b * p.T + t) * p.H + j0,
-                     n, p.activation);
+        std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));
+        if (carry && dv)
+            for (int64_t j = 0; j < n; ++j) carry[j] += dv[j];
     }
 }
 
@@ -424,9 +431,11 @@ void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const
 }  // namespace
 
 template <typename T>
-void simple_rnn_backward(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs,
+void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, const T* d_outputs,
                          const T* d_final_state, T* dx, T* dkernel, T* drecurrent_kernel,
                          T* dbias, T* dinitial_state) {
+    SimpleRnnProblem<T> p = problem;
+    p.threads = threads_for_work(p.threads, 2.0 * p.B * p.T * (p.F * p.H + p.H * p.H));
     const IsaKernels<T>& K = active_kernels<T>();
     std::vector<T> delta(static_cast<size_t>(p.B * p.T * p.H));
     const std::vector<T> rec_t = transposed(p.recurrent_kernel, p.H, p.H);

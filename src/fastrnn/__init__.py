@@ -17,6 +17,7 @@ from ._config import (
     set_simd_path,
     show_config,
     simd_path,
+    thread_limit,
 )
 
 __version__ = "0.1.0"
@@ -29,7 +30,7 @@ _SUBMODULES = (
 
 __all__ = [
     "__version__", "available_simd_paths", "get_num_threads", "set_num_threads",
-    "set_simd_path", "show_config", "simd_path", *_SUBMODULES,
+    "set_simd_path", "show_config", "simd_path", "thread_limit", *_SUBMODULES,
 ]
 
 

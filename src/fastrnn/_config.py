@@ -8,6 +8,12 @@ import threading
 
 _lock = threading.Lock()
 _num_threads: int | None = None
+_local = threading.local()  # per-Python-thread override set by thread_limit()
+
+
+def _max_threads() -> int:
+    """Upper bound for any thread count: more threads than this only add overhead."""
+    return 4 * max(1, os.cpu_count() or 1)
 
 
 def _default_num_threads() -> int:
@@ -23,29 +29,65 @@ def _default_num_threads() -> int:
 
 def get_num_threads() -> int:
     """Number of threads the C++ kernels use when a call does not say otherwise."""
+    override = getattr(_local, "limit", None)
+    if override is not None:
+        return override
     with _lock:
-        return _num_threads if _num_threads is not None else _default_num_threads()
+        return _num_threads if _num_threads is not None else min(_default_num_threads(), _max_threads())
+
+
+def _thread_count(n, name: str) -> int:
+    """Validate a thread count: an int >= 1, capped at 4x the CPUs."""
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"{name} must be an int >= 1. Received: {n!r}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"{name} must be >= 1. Received: {n}")
+    return min(n, _max_threads())
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads the C++ kernels use (``n >= 1``)."""
+    """Set the number of threads the C++ kernels use (``n >= 1``; capped at 4x the CPUs)."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
-        raise TypeError(f"set_num_threads: n must be an int >= 1. Received: {n!r}")
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1. Received: {n}")
+    n = _thread_count(n, "set_num_threads: n")
     with _lock:
         _num_threads = n
 
 
+class thread_limit:
+    """Context manager: kernels called from this Python thread use at most ``n`` threads.
+
+    The limit is per Python thread, so concurrent fits (e.g. scikit-learn searches with a
+    threading backend) can each have their own budget::
+
+        with fastrnn.thread_limit(1):
+            model.fit(x, y)
+    """
+
+    def __init__(self, n: int):
+        self.n = _thread_count(n, "thread_limit: n")
+        self._saved: list[int | None] = []
+
+    def __enter__(self) -> "thread_limit":
+        self._saved.append(getattr(_local, "limit", None))
+        _local.limit = self.n
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _local.limit = self._saved.pop()
+
+
 def resolve_num_threads(num_threads: int | None) -> int:
-    """A call's thread count: the explicit value if given, else the global setting."""
+    """A call's thread count: the explicit value if given, else the current setting."""
     if num_threads is None:
         return get_num_threads()
-    if isinstance(num_threads, bool) or int(num_threads) != num_threads or num_threads < 1:
+    if isinstance(num_threads, float) and num_threads.is_integer():
+        num_threads = int(num_threads)
+    if isinstance(num_threads, bool) or not hasattr(num_threads, "__index__"):
         raise ValueError(f"num_threads must be an int >= 1 or None. Received: {num_threads!r}")
-    return int(num_threads)
+    if int(num_threads) < 1:
+        raise ValueError(f"num_threads must be an int >= 1 or None. Received: {num_threads!r}")
+    return min(int(num_threads), _max_threads())
 
 
 def simd_path() -> str:

@@ -314,11 +314,16 @@ def embedding_backward(
     ids, d_outputs, input_dim: int, *, num_threads: int | None = None
 ) -> np.ndarray:
     """Scatter-add ``d_outputs`` (B, T, D) into a dense (input_dim, D) embedding gradient."""
+    if isinstance(input_dim, bool) or not hasattr(input_dim, "__index__") or int(input_dim) < 1:
+        raise ValueError(f"input_dim must be an int >= 1. Received: {input_dim!r}")
+    input_dim = int(input_dim)
     d = _as_array(d_outputs, "d_outputs")
     if d.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"d_outputs must be float32 or float64. Received: dtype={d.dtype}")
-    ids = _token_ids(ids, int(input_dim))
+    if d.ndim == 3:
+        _require_memory("embedding_backward", d.dtype.itemsize * input_dim * d.shape[2])
+    ids = _token_ids(ids, input_dim)
     d = _float_array(d, "d_outputs", (ids.shape[0], ids.shape[1], "D"), d.dtype)
     from . import _core
 
-    return _core.embedding_backward(ids, d, int(input_dim), resolve_num_threads(num_threads))
+    return _core.embedding_backward(ids, d, input_dim, resolve_num_threads(num_threads))

@@ -103,6 +103,12 @@ class Optimizer:
         self._scratch = [np.empty_like(v) for v in variables]
         self.built = True
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling: the variables are new arrays, so rebuild the lookup by identity."""
+        self.__dict__.update(state)
+        if self.built:
+            self._index = {id(v): i for i, v in enumerate(self._variables)}
+
     def _init_slot(self, slot: str, v: np.ndarray) -> np.ndarray:
         return np.zeros_like(v)
 

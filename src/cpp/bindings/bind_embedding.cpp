@@ -21,6 +21,7 @@ void check_ids(const py::array& ids, int64_t V) {
 
 template <typename T>
 py::array_t<T> forward(const py::array& ids, const py::array& emb, int threads) {
+    threads = checked_threads(threads);
     require<T>(emb, "embeddings", {-1, -1});
     const int64_t V = emb.shape(0), D = emb.shape(1);
     check_ids(ids, V);
@@ -38,6 +39,7 @@ py::array_t<T> forward(const py::array& ids, const py::array& emb, int threads) 
 
 template <typename T>
 py::array_t<T> backward(const py::array& ids, const py::array& d_out, int64_t V, int threads) {
+    threads = checked_threads(threads);
     if (V <= 0) throw std::invalid_argument("input_dim must be >= 1");
     check_ids(ids, V);
     const int64_t B = ids.shape(0), T_ = ids.shape(1);

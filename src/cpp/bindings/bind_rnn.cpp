@@ -35,7 +35,6 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
     if (a.input_dropout_mask) require<T>(*a.input_dropout_mask, "input_dropout_mask", {B, F});
     if (a.recurrent_dropout_mask)
         require<T>(*a.recurrent_dropout_mask, "recurrent_dropout_mask", {B, H});
-    if (a.threads < 1) throw std::invalid_argument("num_threads must be >= 1");
     SimpleRnnProblem<T> p;
     p.B = B; p.T = T_; p.F = F; p.H = H;
     p.x = static_cast<const T*>(a.x.data());
@@ -50,7 +49,7 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
         throw std::invalid_argument("activation must be tanh, relu, sigmoid or linear. Received: " + a.activation);
     p.go_backwards = a.go_backwards;
     p.zero_output_for_mask = a.zero_output_for_mask;
-    p.threads = a.threads;
+    p.threads = checked_threads(a.threads);
     return p;
 }
 

@@ -62,6 +62,12 @@ void require(const py::array& a, const char* name, std::initializer_list<int64_t
         throw std::invalid_argument(std::string(name) + " must be C-contiguous");
 }
 
+// Thread count for a kernel call: >= 1, capped as a backstop (Python caps at 4x the CPUs).
+inline int checked_threads(int n) {
+    if (n < 1) throw std::invalid_argument("num_threads must be >= 1. Received: " + std::to_string(n));
+    return n < 256 ? n : 256;
+}
+
 template <typename T>
 const T* data_or_null(const std::optional<py::array>& a) {
     return a ? static_cast<const T*>(a->data()) : nullptr;

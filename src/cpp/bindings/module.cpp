@@ -35,5 +35,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
         py::arg("name"), "Force a SIMD path: avx512, avx2 or generic.");
     m.def("openmp_enabled", &fastrnn::openmp_enabled, "Whether this build uses OpenMP.");
     m.def("max_threads", &fastrnn::max_threads, "OpenMP's default thread count.");
+    m.def("_set_min_work_per_thread", &fastrnn::set_min_work_per_thread, py::arg("work"),
+          "Testing hook: smallest work (multiply-adds) given a thread of its own.");
+    m.def("_min_work_per_thread", &fastrnn::min_work_per_thread, "Testing hook.");
     m.def("compiler", []() { return std::string(FASTRNN_COMPILER); }, "Compiler of this build.");
 }

@@ -26,11 +26,12 @@ struct IsaKernels {
     // x (n,) = act(x), in place.
     void (*activation_forward)(T* x, int64_t n, Activation act);
 
-    // One backward step of one row: delta (n,) = (g_next + dout + carry) * act'(.), the
-    // derivative expressed through the activation's output y (n,). dout and carry may be
-    // nullptr; carry is reset to zero after use.
-    void (*step_delta)(T* delta, const T* g_next, const T* dout, T* carry, const T* y, int64_t n,
-                       Activation act);
+    // One backward step for `rows` rows: delta = (g_next + dout + carry) * act'(.), the
+    // derivative expressed through the activation's output y. delta, dout and y rows are
+    // ld_seq apart, g_next and carry rows ld_row apart; each row has n elements. dout and carry
+    // may be nullptr; carry is reset to zero after use.
+    void (*step_delta)(T* delta, const T* g_next, const T* dout, T* carry, const T* y,
+                       int64_t rows, int64_t n, int64_t ld_seq, int64_t ld_row, Activation act);
 };
 
 // One table per instruction set; each returns nullptr when the build lacks that variant.

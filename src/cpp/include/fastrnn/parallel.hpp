@@ -74,4 +74,17 @@ inline void split_range(int64_t count, int64_t block, int tid, int nthreads, int
 bool openmp_enabled();
 int max_threads();
 
+// Smallest amount of work (multiply-adds) worth a thread of its own; tests lower it to run
+// the threaded paths on small problems.
+double min_work_per_thread();
+void set_min_work_per_thread(double work);
+
+// Threads worth starting for `work` multiply-adds, at most `requested`: below
+// min_work_per_thread() per thread, starting and joining a parallel region (and, on a busy
+// machine, waiting for descheduled threads) costs more than it saves.
+inline int threads_for_work(int requested, double work) {
+    const double useful = work / min_work_per_thread();
+    return useful < 1 ? 1 : (useful < requested ? static_cast<int>(useful) : requested);
+}
+
 }  // namespace fastrnn
