@@ -1,0 +1,183 @@
+"""Run workloads x implementations x thread counts: check agreement, then time.
+
+PyTorch with flush-to-zero runs in a child process (:mod:`fastrnn._bench.worker`) that calls
+``torch.set_flush_denormal(True)`` before torch creates any thread, so every intra-op thread
+inherits it; this process never enables it, so NumPy and PyTorch here run without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from .agree import Disagreement, compare_results
+from .cases import WorkloadData, build_case, supports
+from .timing import Deadline, blas_threads, measure, numpy_flush_state
+from .workloads import Workload
+
+__all__ = ["Settings", "run_in_process", "run_ftz_worker", "available_impls"]
+
+
+@dataclass
+class Settings:
+    """What to run and how long to spend on each measurement."""
+
+    threads: list = field(default_factory=lambda: [1, 2])
+    impls: list = field(default_factory=lambda: ["fastrnn", "numpy", "torch", "torch+ftz",
+                                                 "onnxruntime"])
+    budget_s: float = 0.6  # per measurement (after one warm-up call)
+    min_samples: int = 3
+    max_samples: int = 25
+    scale: str = "full"
+    seed: int = 0
+    deadline_s: Optional[float] = None
+
+
+def available_impls(requested: list) -> tuple[list, list]:
+    """Split ``requested`` into (runnable, notes on the ones skipped for missing packages)."""
+    from . import onnx_peer, torch_peer
+
+    keep, notes = [], []
+    for impl in requested:
+        if impl.startswith("torch") and not torch_peer.available():
+            notes.append(f"{impl}: skipped, torch is not installed (pip install fastrnn[bench] "
+                         "and torch==2.13.0)")
+        elif impl == "onnxruntime" and not onnx_peer.available():
+            notes.append("onnxruntime: skipped, onnx and onnxruntime are not both installed")
+        else:
+            keep.append(impl)
+    return keep, notes
+
+
+def _set_threads(impls: list, n: int) -> None:
+    import fastrnn
+
+    fastrnn.set_num_threads(n)
+    if any(i.startswith("torch") for i in impls):
+        from . import torch_peer
+
+        torch_peer.set_threads(n)
+
+
+def _record(w: Workload, impl: str, n: int, **extra) -> dict:
+    rec = {"workload": w.name, "kind": w.kind, "shape": w.shape, "impl": impl, "threads": n,
+           "flops": w.flops, "median_s": None, "samples_s": [], "spread": None,
+           "agree_rel_err": None, "status": "ok", "note": ""}
+    rec.update(extra)
+    return rec
+
+
+def run_in_process(workloads: list, settings: Settings, impls: list,
+                   log: Callable[[str], None] = lambda s: None,
+                   deadline: Optional[Deadline] = None) -> list:
+    """Run ``impls`` (never ``torch+ftz`` unless this process set flush-to-zero first) on every
+    workload and thread count. Returns one record per (workload, impl, threads)."""
+    deadline = deadline or Deadline(settings.deadline_s)
+    records = []
+    for w in workloads:
+        data = WorkloadData(w, settings.seed)
+        for n in settings.threads:
+            _set_threads(impls, n)
+            with blas_threads(n) as blas_note:
+                records.extend(_run_one_setting(w, data, n, impls, settings, deadline, log,
+                                                blas_note))
+    return records
+
+
+def _run_one_setting(w, data, n, impls, settings, deadline, log, blas_note) -> list:
+    out = []
+    reference = None  # fastrnn's result, computed once per setting
+    for impl in impls:
+        if not supports(impl, w):
+            continue
+        rec = _record(w, impl, n)
+        if deadline.expired():
+            rec["status"] = "skipped: run deadline reached"
+            out.append(rec)
+            continue
+        try:
+            if reference is None:
+                ref_case = build_case("fastrnn", w, data, n)
+                reference = ref_case.result()
+            case = build_case(impl, w, data, n)
+            if impl == "fastrnn":
+                # fastrnn itself is checked against the NumPy reference
+                np_result = build_case("numpy", w, data, n).result()
+                rec["agree_rel_err"] = compare_results(f"{w.name} fastrnn vs numpy",
+                                                       reference, np_result)
+            else:
+                rec["agree_rel_err"] = compare_results(f"{w.name} {impl} vs fastrnn",
+                                                       case.result(), reference)
+            notes = [case.note] if case.note else []
+            if impl == "numpy":
+                notes.append(blas_note)
+                state = numpy_flush_state()
+                rec["flush"] = state
+                notes.append("NumPy cannot flush subnormals" if not state["ftz"] else
+                             "WARNING: this thread flushes subnormals (someone set MXCSR)")
+            if impl.startswith("torch"):
+                from . import torch_peer
+
+                rec["flush_fraction"] = torch_peer.flush_fraction()
+                notes.append(f"torch threads flushing subnormals: "
+                             f"{rec['flush_fraction']:.0%}")
+            if case.single_shot:
+                timing = measure(case.run, budget_s=0.0, min_samples=1, max_samples=1, warmup=0)
+            else:
+                timing = measure(case.run, budget_s=settings.budget_s,
+                                 min_samples=settings.min_samples,
+                                 max_samples=settings.max_samples)
+            rec.update(median_s=timing.median, samples_s=timing.samples, spread=timing.spread,
+                       note="; ".join(notes))
+            log(f"  {w.name:38s} {impl:12s} {n:2d} threads  {timing.median * 1e3:10.3f} ms"
+                f"  (agree {rec['agree_rel_err']:.1e})")
+        except Disagreement as exc:
+            rec["status"] = f"DISAGREES: {exc}"
+            log(f"  {w.name:38s} {impl:12s} {n:2d} threads  DISAGREES: {exc}")
+        except Exception as exc:  # a peer failing must not sink the whole run
+            rec["status"] = f"error: {type(exc).__name__}: {exc}"
+            log(f"  {w.name:38s} {impl:12s} {n:2d} threads  error: {exc}")
+            if os.environ.get("FASTRNN_BENCH_DEBUG"):
+                traceback.print_exc()
+        out.append(rec)
+    return out
+
+
+def run_ftz_worker(workloads: list, settings: Settings, deadline: Deadline,
+                   log: Callable[[str], None] = lambda s: None) -> list:
+    """Run ``torch+ftz`` in a child process started fresh with flush-to-zero enabled."""
+    remaining = None
+    if settings.deadline_s is not None:
+        remaining = max(1.0, settings.deadline_s - deadline.elapsed())
+    payload = {
+        "workloads": [w.base_name for w in workloads],
+        "threads": settings.threads, "budget_s": settings.budget_s,
+        "min_samples": settings.min_samples, "max_samples": settings.max_samples,
+        "scale": settings.scale, "seed": settings.seed, "deadline_s": remaining,
+    }
+    src_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fastrnn._bench.worker", json.dumps(payload)],
+            capture_output=True, text=True, env=env,
+            timeout=None if remaining is None else remaining + 120,
+        )
+    except subprocess.TimeoutExpired:
+        return [_record(w, "torch+ftz", n, status="error: worker timed out")
+                for w in workloads for n in settings.threads]
+    for line in proc.stderr.splitlines():
+        if line.startswith("  "):
+            log(line)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-3:]
+        return [_record(w, "torch+ftz", n, status=f"error: worker failed: {' | '.join(tail)}")
+                for w in workloads for n in settings.threads]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
