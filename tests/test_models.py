@@ -236,8 +236,6 @@ def test_load_model_recompiles_with_the_same_settings(tmp_path):
     assert load_model(path, compile=False).compiled is False
 
 
-@pytest.mark.xfail(strict=True, reason="optimizers key their slots by id(array), stale after "
-                   "unpickling (reported to the optimizers author; see LAYER_CONTRACT.md)")
 def test_pickle_round_trip_predicts_and_keeps_training_identically():
     import pickle
 
