@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         except DownloadError as exc:
             print(f"fastrnn demo: the IMDB data set is not available: {exc}", file=sys.stderr)
             return 1
-        what = (f"IMDB reviews ({len(x_tr)} train, {len(x_te)} test, 500 word ids each); "
+        what = (f"IMDB reviews ({len(x_tr)} train, {len(x_te)} test, {x_tr.shape[1]} word ids "
+                "each); "
                 "validation_split=0.2")
         loss, metric, val_label = "binary_crossentropy", "acc", "validation"
     else:
@@ -220,8 +221,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"One training step (forward + backward + {opt_name} update, batch of {len(xb)} x "
           f"{x_tr.shape[1]} time steps), median time:")
     print(f"  fastrnn (C++ engine):           {_fmt_ms(t_fast)}")
-    print(f"  NumPy reference (same model):   {_fmt_ms(t_numpy)}   "
-          f"-> fastrnn is {t_numpy / t_fast:.1f}x faster")
+    ratio = t_numpy / t_fast
+    verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+    print(f"  NumPy reference (same model):   {_fmt_ms(t_numpy)}   -> fastrnn is {verdict}")
     print(f"  (same step, same weights: loss {fr_loss:.6f} fastrnn vs {ref_loss:.6f} NumPy)")
     if args.plot:
         title = f"fastrnn {rnn_name} on {args.dataset.replace('_', ' ').title()}"
