@@ -20,6 +20,26 @@ namespace {
 // (4, 6, 8), so the projection of a block has no partial tiles.
 constexpr int64_t kTimeBlock = 24;
 
+// Scratch buffers of the calling thread, kept between calls: a fresh multi-megabyte buffer per
+// call costs page faults and zeroing comparable to the work itself. Buffers above 64 MiB are
+// released at the end of each call so a one-off huge call does not pin its memory.
+enum Slot : int { kInputs, kRows, kDelta, kPartial, kPrevious, kSlotCount };
+
+template <typename T>
+std::vector<T>& workspace(Slot slot) {
+    thread_local std::vector<T> buffers[kSlotCount];
+    return buffers[slot];
+}
+
+template <typename T>
+void trim_workspaces() {
+    constexpr size_t limit = (size_t(64) << 20) / sizeof(T);
+    for (int s = 0; s < kSlotCount; ++s) {
+        std::vector<T>& v = workspace<T>(static_cast<Slot>(s));
+        if (v.capacity() > limit) std::vector<T>().swap(v);
+    }
+}
+
 // Input time of processing step s.
 inline int64_t input_time(int64_t s, int64_t T, bool backwards) { return backwards ? T - 1 - s : s; }
 
@@ -192,9 +212,8 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& problem, T* outputs, T* final
     SimpleRnnProblem<T> p = problem;
     p.threads = threads_for_work(p.threads, double(p.B) * p.T * (p.F * p.H + p.H * p.H));
     const IsaKernels<T>& K = active_kernels<T>();
-    std::vector<T> xstore;
-    const T* xin = masked_inputs(p, xstore);
-    std::vector<T> scratch;
+    const T* xin = masked_inputs(p, workspace<T>(kInputs));
+    std::vector<T>& scratch = workspace<T>(kRows);
     if (split_units(K, p)) {
         const int threads = useful_threads(p.threads, p.H, K.nr);
         if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
@@ -211,6 +230,7 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& problem, T* outputs, T* final
     for (int64_t b = 0; b < p.B; ++b)
         std::memcpy(final_state + b * p.H, states + (b * p.T + t_last) * p.H,
                     static_cast<size_t>(p.H) * sizeof(T));
+    trim_workspaces<T>();
 }
 
 namespace {
@@ -296,7 +316,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
                            const T* states, const T* d_outputs, const T* d_final_state,
                            const T* rec_t, T* delta, T* dinitial_state) {
     const bool carry = p.mask && !p.zero_output_for_mask;
-    std::vector<T> buf;
+    std::vector<T>& buf = workspace<T>(kRows);
     if (split_units(K, p)) {
         const int threads = useful_threads(p.threads, p.H, K.nr);
         buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
@@ -378,9 +398,11 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
     const int64_t cr = chunk_rows(R);
     const int64_t chunks = (R + cr - 1) / cr;
     const int64_t per = F * H + H * H + H;
-    std::vector<T> partial(static_cast<size_t>(chunks * per));
+    std::vector<T>& partial = workspace<T>(kPartial);
+    partial.resize(static_cast<size_t>(chunks * per));
     const int threads = useful_threads(p.threads, chunks, 1);
-    std::vector<T> hprev(static_cast<size_t>(threads * cr * H));
+    std::vector<T>& hprev = workspace<T>(kPrevious);
+    hprev.resize(static_cast<size_t>(threads * cr * H));
     parallel_region(threads, [&](int tid, int nt) {
         T* hp = hprev.data() + tid * cr * H;
         for (int64_t c = tid; c < chunks; c += nt) {
@@ -437,14 +459,15 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, co
     SimpleRnnProblem<T> p = problem;
     p.threads = threads_for_work(p.threads, 2.0 * p.B * p.T * (p.F * p.H + p.H * p.H));
     const IsaKernels<T>& K = active_kernels<T>();
-    std::vector<T> delta(static_cast<size_t>(p.B * p.T * p.H));
+    std::vector<T>& delta = workspace<T>(kDelta);
+    delta.resize(static_cast<size_t>(p.B * p.T * p.H));
     const std::vector<T> rec_t = transposed(p.recurrent_kernel, p.H, p.H);
     backward_through_time(K, p, states, d_outputs, d_final_state, rec_t.data(), delta.data(),
                           dinitial_state);
-    std::vector<T> xstore;
-    const T* xin = masked_inputs(p, xstore);
+    const T* xin = masked_inputs(p, workspace<T>(kInputs));
     weight_gradients(K, p, xin, states, delta.data(), dkernel, drecurrent_kernel, dbias);
     input_gradients(K, p, delta.data(), dx);
+    trim_workspaces<T>();
 }
 
 template void simple_rnn_forward<float>(const SimpleRnnProblem<float>&, float*, float*, float*);
