@@ -243,6 +243,24 @@ struct BackwardRows {
     T* carry;   // (nb, H) output gradients of masked steps waiting for the last valid step
 };
 
+// Prefetch the rows of step s that the backward pass reads (states, d_outputs): they are T*H
+// apart, too far for the hardware prefetchers, and were last touched long ago.
+template <typename T>
+void prefetch_step(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs, int64_t s,
+                   int64_t b0, int64_t nb) {
+    if (s < 0) return;
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    constexpr int64_t line = 64 / sizeof(T);
+    for (int64_t i = 0; i < nb; ++i) {
+        const T* y = states + ((b0 + i) * p.T + t) * p.H;
+        const T* d = d_outputs ? d_outputs + ((b0 + i) * p.T + s) * p.H : nullptr;
+        for (int64_t j = 0; j < p.H; j += line) {
+            __builtin_prefetch(y + j);
+            if (d) __builtin_prefetch(d + j);
+        }
+    }
+}
+
 // delta rows of step s from the gradients reaching it (columns [j0, j1)).
 template <typename T>
 void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
@@ -350,6 +368,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
         init_rows(p, d_final_state, b0, nb, 0, p.H, w);
         for (int64_t s = p.T - 1; s >= 0; --s) {
+            prefetch_step(p, states, d_outputs, s - 1, b0, nb);
             step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
             step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
             std::swap(w.g_next, w.g_prev);
