@@ -116,7 +116,8 @@ def test_demo_small_run_reports_accuracy_speed_and_same_step(capsys):
     assert fast and ref, out
     ratio = float(ref.group(1)) / float(fast.group(1))
     shown = float(ref.group(2)) if ref.group(3) == "faster" else 1 / float(ref.group(2))
-    assert ref.group(3) == ("faster" if ratio >= 1 else "slower")
+    if abs(ratio - 1) > 0.02:  # the printed times are rounded
+        assert ref.group(3) == ("faster" if ratio >= 1 else "slower")
     assert shown == pytest.approx(ratio, rel=0.06)
     losses = re.search(r"loss ([0-9.]+) fastrnn vs ([0-9.]+) NumPy", out)
     assert losses and abs(float(losses.group(1)) - float(losses.group(2))) < 1e-5

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("demo", demo, "train a SimpleRNN classifier and time it against NumPy"),
         ("info", info, "print the build configuration (show_config)"),
     ):
-        p = sub.add_parser(name, help=text, description=(module.__doc__ or "").split("\n")[0])
+        p = sub.add_parser(name, help=text,
+                           description=(module.__doc__ or "").split("\n")[0].replace("``", ""))
         module.add_arguments(p)
         p.set_defaults(handler=module.run)
     sub.add_parser("bench", help="run the benchmark suite (arguments go to fastrnn._bench)",
