@@ -44,6 +44,7 @@ class WorkloadData:
 
     def __init__(self, w: Workload, seed: int = 0) -> None:
         self.w = w
+        self.results: dict = {}  # reference results worth keeping across thread counts
         if w.kind.startswith("lecture"):
             self.lecture = make_lecture_data(w, seed)
             self.rnn = None

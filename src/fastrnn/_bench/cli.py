@@ -103,7 +103,9 @@ def run(args, log=print) -> dict:
                  f"({sgemm[n]['note']})")
 
     in_process = [i for i in impls if i != "torch+ftz"]
-    records = run_in_process(workloads, settings, in_process, log=progress, deadline=deadline)
+    share = args.deadline * 0.7 if (args.deadline and "torch+ftz" in impls) else args.deadline
+    records = run_in_process(workloads, settings, in_process, log=progress,
+                             deadline=Deadline(share))
     if "torch+ftz" in impls:
         progress("  torch+ftz: child process with torch.set_flush_denormal(True)")
         records += run_ftz_worker(workloads, settings, deadline, log=progress)
@@ -139,6 +141,9 @@ def run(args, log=print) -> dict:
     scaling_text, scaling = report.scaling_table(records, args.threads)
     if scaling_text:
         tables.append(scaling_text)
+    versus = report.versus_table(records, args.threads)
+    if versus:
+        tables.append(versus)
     tables.append(report.flush_text(flush))
     if memory:
         tables.append(report.memory_text(memory))

@@ -6,7 +6,7 @@ from typing import Optional
 
 from .workloads import Target, Workload
 
-__all__ = ["annotate", "thread_tables", "scaling_table", "target_table", "memory_text",
+__all__ = ["annotate", "thread_tables", "scaling_table", "target_table", "versus_table", "memory_text",
            "flush_text", "TORCH_IMPLS"]
 
 TORCH_IMPLS = ("torch", "torch+ftz")
@@ -105,6 +105,31 @@ def scaling_table(records: list, threads: list) -> tuple[str, list]:
         data.append(entry)
     header = ["workload", "1 thread ms"] + [f"{n} threads" for n in others] + ["target", "met?"]
     return "== fastrnn thread scaling (speedup over 1 thread) ==\n" + _table(header, rows), data
+
+
+def versus_table(records: list, threads: list, peer: str = "torch") -> str:
+    """Per workload and thread count: ``peer time / fastrnn time`` (fastrnn's ms in brackets);
+    ``peer="torch"`` takes the faster of torch and torch+ftz."""
+    names = list(dict.fromkeys(r["workload"] for r in records))
+    rows = []
+    for name in names:
+        cells, any_peer = [name], False
+        for n in threads:
+            fast = next((r for r in records if r["workload"] == name and r["threads"] == n
+                         and r["impl"] == "fastrnn" and _ok(r)), None)
+            peer_s, _ = _peer_time(records, name, n, peer)
+            if fast and peer_s:
+                any_peer = True
+                cells.append(f"{peer_s / fast['median_s']:.2f}x ({_fmt_ms(fast['median_s'])})")
+            else:
+                cells.append("-")
+        if any_peer:
+            rows.append(cells)
+    if not rows:
+        return ""
+    label = "faster of torch / torch+ftz" if peer == "torch" else peer
+    return (f"== {peer}/fastrnn time ratio by thread count ({label}; fastrnn ms in brackets) ==\n"
+            + _table(["workload"] + [f"{n} thr" for n in threads], rows))
 
 
 def _peer_time(records: list, name: str, n: int, peer: str) -> tuple[Optional[float], str]:
