@@ -10,6 +10,12 @@ import importlib
 import os
 import warnings
 
+# OpenMP threads that finished a kernel spin before sleeping; libgomp's default (300,000 spins)
+# steals the cores from the Python code running between kernels on a busy machine. A shorter
+# spin keeps barriers inside a kernel fast. Read once when the OpenMP runtime loads; an explicit
+# setting by the user wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "20000")
+
 from ._config import (
     available_simd_paths,
     get_num_threads,
