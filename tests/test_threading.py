@@ -103,7 +103,7 @@ def test_fit_in_one_thread_while_another_predicts():
         assert a.tobytes() == b.tobytes()
 
 
-def test_ops_in_many_threads_with_different_thread_counts_match_serial():
+def test_ops_in_many_threads_with_different_thread_counts_match_serial(threads_on_small_problems):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(16, 30, 4))
     k, r = rng.normal(size=(4, 24)) * 0.5, rng.normal(size=(24, 24)) * 0.2
