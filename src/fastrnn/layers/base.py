@@ -354,6 +354,8 @@ class Layer:
 
     def forward(self, inputs: Any, mask: Any = None, training: bool = False, **kwargs: Any):
         """Compute the outputs; in training mode also keep what ``backward`` needs."""
+        if training:
+            self._drop_training_caches()  # free the last step's activations before allocating
         outputs = self._forward(inputs, mask=mask, training=training, **kwargs)
         if training and self.activity_regularizer is not None:
             flat = outputs if isinstance(outputs, list) else [outputs]
@@ -361,6 +363,12 @@ class Layer:
         else:
             self._activity_outputs = None
         return outputs
+
+    def _drop_training_caches(self) -> None:
+        """Forget what the last training forward pass kept for backward."""
+        for key in self._CACHE_ATTRS:
+            if key in self.__dict__:
+                setattr(self, key, None)
 
     def backward(self, d_outputs: Any):
         """Gradient for the inputs from ``d_outputs``; sets ``self.grads`` (with regularizers)."""
@@ -381,6 +389,12 @@ class Layer:
                 grads.extend(layer.grads)
         self.grads = grads
         return d_inputs
+
+    def _drop_training_caches(self) -> None:
+        """Forget what the last training forward pass kept for backward."""
+        for key in self._CACHE_ATTRS:
+            if key in self.__dict__:
+                setattr(self, key, None)
 
     def regularization_loss(self) -> float:
         """Sum of this layer's weight penalties and of the activity penalty of the last
