@@ -3,7 +3,8 @@
 // Runs SimpleRNN forward/backward and the embedding gather/scatter for many shapes (H not a
 // multiple of the register tile, B = 1 with a wide layer for the unit-split path, masks,
 // go_backwards, dropout masks, initial states, more than one weight-gradient chunk), on every
-// SIMD path this CPU has and with 1, 2 and 3 threads. Every result is compared with a naive
+// SIMD path this CPU has and with 1, 2 and 3 threads (set_min_work_per_thread(1) so that
+// small problems use them too). Every result is compared with a naive
 // double-precision reference written here from the formulas, and results for 2 and 3 threads
 // must be bit-identical to 1 thread. Every buffer is a std::vector of exactly the needed size,
 // so AddressSanitizer sees any read or write past an end. Exit status: 0 = all passed.
@@ -18,6 +19,7 @@
 
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/kernels.hpp"
+#include "fastrnn/parallel.hpp"
 
 namespace {
 
@@ -434,6 +436,9 @@ std::vector<Case> cases() {
 }  // namespace
 
 int main() {
+    // The kernels skip threads for small problems; this test's problems are small, and every
+    // threaded path must run, so any amount of work is worth a thread here.
+    fastrnn::set_min_work_per_thread(1.0);
     const std::vector<std::string> paths = fastrnn::available_simd_paths();
     if (paths.empty()) {
         std::fprintf(stderr, "FAIL: available_simd_paths() is empty\n");
