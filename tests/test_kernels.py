@@ -55,7 +55,9 @@ def test_forward_and_backward_match_reference(rng, dtype, case, activation):
         np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=name)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 9, 2, 3), (13, 3, 17, 33), (2, 4, 5, 70)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1, 1), (1, 9, 2, 3), (13, 3, 17, 33), (2, 4, 5, 70), (3, 4, 128, 130)]
+)
 def test_odd_shapes(rng, dtype, shape):
     """Shapes that are not multiples of any SIMD width or tile, T=1, B=1."""
     B, T, F, H = shape

@@ -410,10 +410,47 @@ void previous_states_rows(const SimpleRnnProblem<T>& p, const T* states, int64_t
 // Rows of one weight-gradient chunk: fixed by the problem size only, never by the thread count.
 inline int64_t chunk_rows(int64_t rows) { return std::max<int64_t>(512, (rows + 15) / 16); }
 
+// Wide layers: threads split the rows of dkernel and drecurrent_kernel and each reduces over
+// all B*T rows, so no partial sums are written or reduced. The row split is in whole tiles,
+// so every element's sum order is fixed.
+template <typename T>
+void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                                const T* xin, const T* states, const T* delta, T* dkernel,
+                                T* drec, T* dbias) {
+    const int64_t R = p.B * p.T, F = p.F, H = p.H;
+    std::vector<T>& hprev = workspace<T>(kPrevious);
+    hprev.resize(static_cast<size_t>(R * H));
+    const int threads = useful_threads(p.threads, F + H, K.mr);
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t r0, r1;
+        split_range(R, 64, tid, nt, r0, r1);
+        previous_states_rows(p, states, r0, r1, hprev.data() + r0 * H);
+        thread_barrier();
+        int64_t f0, f1, h0, h1;
+        split_range(F, K.mr, tid, nt, f0, f1);
+        split_range(H, K.mr, tid, nt, h0, h1);
+        if (f0 < f1)
+            K.gemm(dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, f1 - f0, H, R, false,
+                   Activation::Linear);
+        if (h0 < h1)
+            K.gemm(drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, h1 - h0, H, R,
+                   false, Activation::Linear);
+        int64_t j0, j1;
+        split_range(H, 16, tid, nt, j0, j1);
+        if (dbias && j0 < j1) {
+            for (int64_t j = j0; j < j1; ++j) dbias[j] = T(0);
+            for (int64_t r = 0; r < R; ++r)
+                for (int64_t j = j0; j < j1; ++j) dbias[j] += delta[r * H + j];
+        }
+    });
+}
+
 template <typename T>
 void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                       const T* states, const T* delta, T* dkernel, T* drec, T* dbias) {
     const int64_t R = p.B * p.T, F = p.F, H = p.H;
+    if (F * H >= 128 * 128 && H * H >= 128 * 128)  // enough output tiles for every thread
+        return weight_gradients_by_output(K, p, xin, states, delta, dkernel, drec, dbias);
     const int64_t cr = chunk_rows(R);
     const int64_t chunks = (R + cr - 1) / cr;
     const int64_t per = F * H + H * H + H;
