@@ -188,4 +188,5 @@ def test_benchmark_two_threads_in_parallel(benchmark):
     one()
     benchmark.extra_info["serial_two_calls_s"] = time.perf_counter() - t0
     benchmark.pedantic(two_threads, rounds=3, iterations=1)
-    benchmark.extra_info["parallel_two_calls_s"] = benchmark.stats.stats.min
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["parallel_two_calls_s"] = benchmark.stats.stats.min
