@@ -264,15 +264,17 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
     if constexpr (MR_ == 1) {
-        // A single row is bound by the FMA latency chain: four independent chains over k.
-        V acc[4][NV_];
+        // A single row is bound by the FMA latency chain: independent chains over k, as many
+        // as the registers hold (8 accumulators).
+        constexpr int CH = NV_ >= 8 ? 1 : 8 / NV_;
+        V acc[CH][NV_];
         for (int v = 0; v < NV_; ++v) {
             acc[0][v] = bias ? load(bias + v * W) : (accumulate ? load(C + v * W) : V{});
-            acc[1][v] = acc[2][v] = acc[3][v] = V{};
+            for (int u = 1; u < CH; ++u) acc[u][v] = V{};
         }
         int64_t k = 0;
-        for (; k + 4 <= K; k += 4)
-            for (int u = 0; u < 4; ++u) {
+        for (; k + CH <= K; k += CH)
+            for (int u = 0; u < CH; ++u) {
                 const V a = splat<T>(A[(k + u) * cs_a]);
                 for (int v = 0; v < NV_; ++v) acc[u][v] += a * load(B + (k + u) * ldb + v * W);
             }
@@ -280,8 +282,11 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
             const V a = splat<T>(A[k * cs_a]);
             for (int v = 0; v < NV_; ++v) acc[0][v] += a * load(B + k * ldb + v * W);
         }
-        for (int v = 0; v < NV_; ++v)
-            store(C + v * W, activation_vec<T>((acc[0][v] + acc[1][v]) + (acc[2][v] + acc[3][v]), ACT));
+        for (int v = 0; v < NV_; ++v) {
+            for (int step = 1; step < CH; step *= 2)  // pairwise, in a fixed order
+                for (int u = 0; u + step < CH; u += 2 * step) acc[u][v] += acc[u + step][v];
+            store(C + v * W, activation_vec<T>(acc[0][v], ACT));
+        }
         return;
     }
     V acc[MR_][NV_];

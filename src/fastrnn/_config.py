@@ -11,9 +11,12 @@ _num_threads: int | None = None
 _local = threading.local()  # per-Python-thread override set by thread_limit()
 
 
+_CPU_COUNT = max(1, os.cpu_count() or 1)
+
+
 def _max_threads() -> int:
     """Upper bound for any thread count: more threads than this only add overhead."""
-    return 4 * max(1, os.cpu_count() or 1)
+    return 4 * _CPU_COUNT
 
 
 def _default_num_threads() -> int:

@@ -89,14 +89,19 @@ def _float_array(value, name: str, shape: tuple, dtype: np.dtype | None) -> np.n
 
 
 def _check_shape(arr: np.ndarray, name: str, shape: tuple) -> None:
-    expected = "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
     if arr.ndim != len(shape):
         raise ValueError(
-            f"{name} must be {len(shape)}-D {expected}. Received: shape={arr.shape}"
+            f"{name} must be {len(shape)}-D {_shape_text(shape)}. Received: shape={arr.shape}"
         )
     for got, want in zip(arr.shape, shape):
         if isinstance(want, int) and got != want:
-            raise ValueError(f"{name} must have shape {expected}. Received: shape={arr.shape}")
+            raise ValueError(
+                f"{name} must have shape {_shape_text(shape)}. Received: shape={arr.shape}"
+            )
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
@@ -114,16 +119,19 @@ def _bool_mask(value, name: str, shape: tuple) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def _physical_memory() -> int | None:
+def _read_physical_memory() -> int | None:
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return None
 
 
+_PHYSICAL_MEMORY = _read_physical_memory()
+
+
 def _require_memory(what: str, nbytes: int) -> None:
     """Raise MemoryError before any allocation when a call needs more than the machine has."""
-    total = _physical_memory()
+    total = _PHYSICAL_MEMORY
     if total is not None and nbytes > total:
         raise MemoryError(
             f"{what} needs {nbytes / 2**30:,.1f} GiB for its buffers, more than this machine's "
