@@ -106,9 +106,6 @@ def test_terminate_on_nan_stops_at_the_first_nan_batch():
     assert m.stop_training
 
 
-@pytest.mark.xfail(strict=True, reason="lead: without TerminateOnNaN, fit goes on after a NaN "
-                                       "loss and the next batch dies with ops' 'kernel contains "
-                                       "NaN or Inf values'; the issue asks for a clear warning")
 def test_fit_warns_when_the_loss_turns_nan():
     x, y = _nan_data()
     m = Sequential([L.Input((None, 2)), L.SimpleRNN(3), L.Dense(1)])

@@ -312,6 +312,10 @@ def embedding_forward(ids, embeddings, *, num_threads: int | None = None) -> np.
     if emb.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"embeddings must be float32 or float64. Received: dtype={emb.dtype}")
     emb = _float_array(emb, "embeddings", ("V", "D"), emb.dtype)
+    ids = _as_array(ids, "ids")
+    if ids.ndim == 2:  # before scanning the ids: they may be a huge zero-stride view
+        _require_memory("embedding_forward",
+                        8 * ids.size + emb.dtype.itemsize * ids.size * emb.shape[1])
     ids = _token_ids(ids, emb.shape[0])
     from . import _core
 
@@ -329,7 +333,9 @@ def embedding_backward(
     if d.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"d_outputs must be float32 or float64. Received: dtype={d.dtype}")
     if d.ndim == 3:
-        _require_memory("embedding_backward", d.dtype.itemsize * input_dim * d.shape[2])
+        # the dense gradient, a contiguous copy of d_outputs and the int64 ids
+        _require_memory("embedding_backward", d.dtype.itemsize * (input_dim * d.shape[2] + d.size)
+                        + 8 * d.shape[0] * d.shape[1])
     ids = _token_ids(ids, input_dim)
     d = _float_array(d, "d_outputs", (ids.shape[0], ids.shape[1], "D"), d.dtype)
     from . import _core

@@ -219,6 +219,21 @@ class TrainingMixin:
         for m in self._weighted_metrics:
             m.update_state(y, y_pred, sample_weight=sw, mask=mask)
 
+    def _stop_on_nan_loss(self, logs: dict, epoch: int, step: int) -> None:
+        """A NaN/Inf loss leaves non-finite weights that every later batch would reject: warn
+        and stop (TerminateOnNaN, when given, has already stopped training)."""
+        loss = logs.get("loss")
+        if loss is None or np.isfinite(loss):
+            return
+        warnings.warn(
+            f"Epoch {epoch + 1}, batch {step}: the loss is {loss}; the weights are no longer "
+            "finite, so training stops. Use clipnorm/clipvalue, a lower learning rate, or "
+            "callbacks=[TerminateOnNaN()].",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        self.stop_training = True
+
     def _regularization(self) -> float:
         return float(sum(layer.regularization_loss() for layer in self._layers))
 
@@ -343,7 +358,10 @@ class TrainingMixin:
             for step, sel in batches.epoch():
                 cbs.on_train_batch_begin(step)
                 self._train_batch(take(x, sel), take(y, sel), take(sw, sel), weights)
-                cbs.on_train_batch_end(step, self._logs())
+                batch_logs = self._logs()
+                cbs.on_train_batch_end(step, batch_logs)
+                if not self.stop_training:
+                    self._stop_on_nan_loss(batch_logs, epoch, step)
                 if self.stop_training:
                     break
             epoch_logs = self._logs()
