@@ -176,3 +176,35 @@ def test_unpickled_arrays_are_accepted(rng):
         got = ops.embedding_forward(np.array([[0, 4]]), emb)
         assert got.dtype == dtype
         np.testing.assert_array_equal(got[0], emb[[0, 4]])
+
+
+@pytest.mark.parametrize("case", [dict(), dict(mask=True, h0=True, go_backwards=True), dict(mh=True)],
+                         ids=["plain", "mask-h0-backwards", "recurrent-dropout"])
+def test_projected_inputs_without_kernel(rng, dtype, case, threads_on_small_problems):
+    """kernel=None: x is x @ kernel already; outputs equal, dx is the projected-input gradient."""
+    go_backwards = case.pop("go_backwards", False)
+    p = make_problem(rng, B=7, T=6, F=5, H=9, **case)
+    d_out = rng.normal(size=(7, 6, 9))
+    d_fin = rng.normal(size=(7, 9))
+    q = cast(p, dtype)
+    kw = dict(initial_state=q["initial_state"], mask=q["mask"],
+              recurrent_dropout_mask=q["recurrent_dropout_mask"], go_backwards=go_backwards)
+    full = ops.simple_rnn_forward(q["x"], q["kernel"], q["recurrent_kernel"], q["bias"], **kw)
+    projected = (q["x"].astype(np.float64) @ q["kernel"].astype(np.float64)).astype(dtype)
+    fused = ops.simple_rnn_forward(projected, None, q["recurrent_kernel"], q["bias"], **kw)
+    tol = _tol(dtype)
+    np.testing.assert_allclose(fused.outputs, full.outputs, **tol)
+    for threads in (1, 2):
+        g = ops.simple_rnn_backward(fused.cache, d_out.astype(dtype), d_fin.astype(dtype),
+                                    num_threads=threads)
+        e = ref.backward(**reference_kwargs(p), go_backwards=go_backwards, d_outputs=d_out,
+                         d_final=d_fin)
+        assert g.dkernel is None
+        # dL/d(projected x) mapped back through the kernel gives dL/dx
+        np.testing.assert_allclose(g.dx @ q["kernel"].T, e[0], rtol=tol["rtol"] * 10,
+                                   atol=tol["atol"] * 10 * max(1, np.abs(e[0]).max()))
+        np.testing.assert_allclose(g.drecurrent_kernel, e[2], rtol=tol["rtol"],
+                                   atol=tol["atol"] * max(1, np.abs(e[2]).max()))
+    with pytest.raises(ValueError, match="input_dropout_mask"):
+        ops.simple_rnn_forward(projected, None, q["recurrent_kernel"],
+                               input_dropout_mask=np.ones((7, 9), dtype))

@@ -113,13 +113,31 @@ void finish_step(const SimpleRnnProblem<T>& p, T* outputs, T* states, int64_t s,
     }
 }
 
-// Input projection x~ . kernel + bias of steps [t0, t1) for rows [b0, b1) into states.
+// Rows [r0, r1) of the (B*T, H) input projection x~ . kernel + bias into states; without a
+// kernel the inputs are already projected and only the bias is added.
+template <typename T>
+void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin, T* states,
+                  int64_t r0, int64_t r1) {
+    if (p.kernel) {
+        K.gemm(states + r0 * p.H, p.H, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, r1 - r0,
+               p.H, p.F, false, Activation::Linear);
+        return;
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+        T* dst = states + r * p.H;
+        const T* src = xin + r * p.H;
+        if (p.bias)
+            for (int64_t j = 0; j < p.H; ++j) dst[j] = src[j] + p.bias[j];
+        else
+            std::memcpy(dst, src, static_cast<size_t>(p.H) * sizeof(T));
+    }
+}
+
+// Input projection of steps [t0, t1) for rows [b0, b1) into states.
 template <typename T>
 void project_inputs(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                     T* states, int64_t b0, int64_t b1, int64_t t0, int64_t t1) {
-    for (int64_t b = b0; b < b1; ++b)
-        K.gemm(states + (b * p.T + t0) * p.H, p.H, xin + (b * p.T + t0) * p.F, p.F, 1,
-               p.kernel, p.H, p.bias, t1 - t0, p.H, p.F, false, Activation::Linear);
+    for (int64_t b = b0; b < b1; ++b) project_rows(K, p, xin, states, b * p.T + t0, b * p.T + t1);
 }
 
 // The recurrent part of step s for rows [b0, b0+nb), columns [j0, j1): states rows hold the
@@ -174,9 +192,7 @@ void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
     parallel_region(threads, [&](int tid, int nt) {
         int64_t r0, r1;  // rows of the (B*T, H) projection
         split_range(p.B * p.T, K.mr, tid, nt, r0, r1);
-        if (r0 < r1)
-            K.gemm(states + r0 * p.H, p.H, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, r1 - r0,
-                   p.H, p.F, false, Activation::Linear);
+        if (r0 < r1) project_rows(K, p, xin, states, r0, r1);
         thread_barrier();
         int64_t j0, j1;
         split_range(p.H, K.nr, tid, nt, j0, j1);
@@ -429,7 +445,7 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
         int64_t f0, f1, h0, h1;
         split_range(F, K.mr, tid, nt, f0, f1);
         split_range(H, K.mr, tid, nt, h0, h1);
-        if (f0 < f1)
+        if (dkernel && f0 < f1)
             K.gemm(dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, f1 - f0, H, R, false,
                    Activation::Linear);
         if (h0 < h1)
@@ -464,8 +480,9 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
         for (int64_t c = tid; c < chunks; c += nt) {
             const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
             T* out = partial.data() + c * per;
-            K.gemm(out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0, false,
-                   Activation::Linear);
+            if (dkernel)
+                K.gemm(out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
+                       false, Activation::Linear);
             previous_states_rows(p, states, r0, r1, hp);
             K.gemm(out + F * H, H, hp, 1, H, delta + r0 * H, H, nullptr, H, H, r1 - r0, false,
                    Activation::Linear);
@@ -480,7 +497,9 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
         for (int64_t e = e0; e < e1; ++e) {
             T sum = partial[static_cast<size_t>(e)];
             for (int64_t c = 1; c < chunks; ++c) sum += partial[static_cast<size_t>(c * per + e)];
-            if (e < F * H) dkernel[e] = sum;
+            if (e < F * H) {
+                if (dkernel) dkernel[e] = sum;
+            }
             else if (e < F * H + H * H) drec[e - F * H] = sum;
             else if (dbias) dbias[e - F * H - H * H] = sum;
         }
@@ -490,6 +509,10 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
 template <typename T>
 void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
                      T* dx) {
+    if (!p.kernel) {  // inputs were already projected: their gradient is delta itself
+        std::memcpy(dx, delta, static_cast<size_t>(p.B * p.T * p.H) * sizeof(T));
+        return;
+    }
     const std::vector<T> kernel_t = transposed(p.kernel, p.F, p.H);  // (H, F)
     const int64_t R = p.B * p.T;
     parallel_region(useful_threads(p.threads, R, 256), [&](int tid, int nt) {

@@ -36,7 +36,7 @@ class SimpleRNNGradients(NamedTuple):
     """Result of :func:`simple_rnn_backward`."""
 
     dx: np.ndarray  # (B, T, F)
-    dkernel: np.ndarray  # (F, H)
+    dkernel: Optional[np.ndarray]  # (F, H), None when the forward pass had no kernel
     drecurrent_kernel: np.ndarray  # (H, H)
     dbias: Optional[np.ndarray]  # (H,), None when the forward pass had no bias
     dinitial_state: np.ndarray  # (B, H)
@@ -167,7 +167,10 @@ def simple_rnn_forward(
 
     Args:
         x: (B, T, F) float32 or float64 input.
-        kernel: (F, H) input weights; its dtype is the computation dtype.
+        kernel: (F, H) input weights; its dtype is the computation dtype. None means ``x``
+            is already projected (``x @ kernel``, shape (B, T, H)), e.g. rows gathered from an
+            embedding table multiplied by the kernel once; ``dkernel`` is then None and ``dx``
+            the gradient of the projected inputs.
         recurrent_kernel: (H, H) recurrent weights.
         bias: (H,) bias or None.
         initial_state: (B, H) state before the first step, zeros if None.
@@ -184,15 +187,34 @@ def simple_rnn_forward(
     Returns:
         ``SimpleRNNForward(outputs (B, T, H), final_state (B, H), cache)``.
     """
-    if not isinstance(kernel, np.ndarray) or kernel.dtype not in _FLOAT_DTYPES:
-        k = _as_array(kernel, "kernel")
-        raise TypeError(f"kernel must be a float32 or float64 array. Received: dtype={k.dtype}")
-    dtype = kernel.dtype
-    kernel = _float_array(kernel, "kernel", ("F", "H"), dtype)
-    F, H = kernel.shape
+    weights, weights_name = (
+        (recurrent_kernel, "recurrent_kernel") if kernel is None else (kernel, "kernel")
+    )
+    if not isinstance(weights, np.ndarray) or weights.dtype not in _FLOAT_DTYPES:
+        k = _as_array(weights, weights_name)
+        raise TypeError(
+            f"{weights_name} must be a float32 or float64 array. Received: dtype={k.dtype}"
+        )
+    dtype = weights.dtype
+    if kernel is None:
+        recurrent_kernel = _float_array(recurrent_kernel, "recurrent_kernel", ("H", "H"), dtype)
+        H = F = recurrent_kernel.shape[1]
+        if recurrent_kernel.shape[0] != H:
+            raise ValueError(f"recurrent_kernel must be square (H, H). "
+                             f"Received: shape={recurrent_kernel.shape}")
+        if input_dropout_mask is not None:
+            raise ValueError("input_dropout_mask needs a kernel: with kernel=None the inputs "
+                             "are already projected")
+    else:
+        kernel = _float_array(kernel, "kernel", ("F", "H"), dtype)
+        F, H = kernel.shape
+        if H == 0:
+            raise ValueError(f"kernel must have at least one unit. Received: shape={kernel.shape}")
+        recurrent_kernel = _float_array(recurrent_kernel, "recurrent_kernel", (H, H), dtype)
     if H == 0:
-        raise ValueError(f"kernel must have at least one unit. Received: shape={kernel.shape}")
-    recurrent_kernel = _float_array(recurrent_kernel, "recurrent_kernel", (H, H), dtype)
+        raise ValueError(
+            f"{weights_name} must have at least one unit. Received: shape={weights.shape}"
+        )
     x = _as_array(x, "x")
     if x.ndim == 3:
         B, T, _ = x.shape
@@ -264,9 +286,9 @@ def simple_rnn_backward(
             "cache must be the cache returned by simple_rnn_forward. "
             f"Received: {type(cache).__name__}"
         )
-    dtype = cache.kernel.dtype
+    dtype = cache.recurrent_kernel.dtype
     B, T, _ = cache.x.shape
-    H = cache.kernel.shape[1]
+    H = cache.recurrent_kernel.shape[1]
     if d_outputs is not None:
         d_outputs = _float_array(d_outputs, "d_outputs", (B, T, H), dtype)
     if d_final_state is not None:

@@ -12,7 +12,9 @@ namespace fastrnn::bindings {
 namespace {
 
 struct RnnArgs {
-    py::array x, kernel, recurrent_kernel;
+    py::array x;
+    std::optional<py::array> kernel;  // None: x is already projected (B, T, H)
+    py::array recurrent_kernel;
     std::optional<py::array> bias, initial_state, mask, input_dropout_mask, recurrent_dropout_mask;
     std::string activation;
     bool go_backwards, zero_output_for_mask;
@@ -22,8 +24,15 @@ struct RnnArgs {
 // Checks every argument against x's and kernel's shapes and fills the kernel problem.
 template <typename T>
 SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
-    require<T>(a.kernel, "kernel", {-1, -1});
-    const int64_t F = a.kernel.shape(0), H = a.kernel.shape(1);
+    require<T>(a.recurrent_kernel, "recurrent_kernel", {-1, -1});
+    const int64_t H = a.recurrent_kernel.shape(1);
+    int64_t F = H;
+    if (a.kernel) {
+        require<T>(*a.kernel, "kernel", {-1, H});
+        F = a.kernel->shape(0);
+    } else if (a.input_dropout_mask) {
+        throw std::invalid_argument("input_dropout_mask needs a kernel (inputs not projected)");
+    }
     require<T>(a.x, "x", {-1, -1, F});
     const int64_t B = a.x.shape(0), T_ = a.x.shape(1);
     if (B == 0 || T_ == 0 || H == 0)
@@ -38,7 +47,7 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
     SimpleRnnProblem<T> p;
     p.B = B; p.T = T_; p.F = F; p.H = H;
     p.x = static_cast<const T*>(a.x.data());
-    p.kernel = static_cast<const T*>(a.kernel.data());
+    p.kernel = data_or_null<T>(a.kernel);
     p.recurrent_kernel = static_cast<const T*>(a.recurrent_kernel.data());
     p.bias = has_bias ? data_or_null<T>(a.bias) : nullptr;
     p.initial_state = data_or_null<T>(a.initial_state);
@@ -79,11 +88,13 @@ py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
     require<T>(states, "states", {p.B, p.T, p.H});
     if (d_outputs) require<T>(*d_outputs, "d_outputs", {p.B, p.T, p.H});
     if (d_final_state) require<T>(*d_final_state, "d_final_state", {p.B, p.H});
-    py::array_t<T> dx({p.B, p.T, p.F}), dkernel({p.F, p.H}), drec({p.H, p.H}), dh0({p.B, p.H});
+    py::array_t<T> dx({p.B, p.T, p.F}), drec({p.H, p.H}), dh0({p.B, p.H});
+    std::optional<py::array_t<T>> dkernel;
+    if (p.kernel) dkernel.emplace(py::array_t<T>({p.F, p.H}));
     std::optional<py::array_t<T>> dbias;
     if (has_bias) dbias.emplace(py::array_t<T>({p.H}));
     T* dx_p = dx.mutable_data();
-    T* dk_p = dkernel.mutable_data();
+    T* dk_p = dkernel ? dkernel->mutable_data() : nullptr;
     T* dr_p = drec.mutable_data();
     T* db_p = dbias ? dbias->mutable_data() : nullptr;
     T* dh_p = dh0.mutable_data();
@@ -96,14 +107,18 @@ py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
         simple_rnn_backward<T>(p, st, dout, dfin, dx_p, dk_p, dr_p, db_p, dh_p);
     }
     py::object db = dbias ? py::object(*dbias) : py::object(py::none());
-    return py::make_tuple(dx, dkernel, drec, db, dh0);
+    py::object dk = dkernel ? py::object(*dkernel) : py::object(py::none());
+    return py::make_tuple(dx, dk, drec, db, dh0);
 }
 
-bool is_float64(const py::array& kernel) {
-    if (has_dtype<double>(kernel)) return true;
-    if (has_dtype<float>(kernel)) return false;
-    throw py::type_error("kernel must be float32 or float64. Received: dtype=" +
-                         py::str(kernel.dtype()).cast<std::string>());
+// The computation dtype: the kernel's, or the recurrent kernel's without a kernel.
+bool is_float64(const std::optional<py::array>& kernel, const py::array& recurrent_kernel) {
+    const py::array& w = kernel ? *kernel : recurrent_kernel;
+    if (has_dtype<double>(w)) return true;
+    if (has_dtype<float>(w)) return false;
+    throw py::type_error(std::string(kernel ? "kernel" : "recurrent_kernel") +
+                         " must be float32 or float64. Received: dtype=" +
+                         py::str(w.dtype()).cast<std::string>());
 }
 
 }  // namespace
@@ -111,7 +126,8 @@ bool is_float64(const py::array& kernel) {
 void register_rnn(py::module_& m) {
     m.def(
         "simple_rnn_forward",
-        [](py::array x, py::array kernel, py::array recurrent_kernel, std::optional<py::array> bias,
+        [](py::array x, std::optional<py::array> kernel, py::array recurrent_kernel,
+           std::optional<py::array> bias,
            std::optional<py::array> initial_state, std::optional<py::array> mask,
            std::optional<py::array> input_dropout_mask,
            std::optional<py::array> recurrent_dropout_mask, std::string activation,
@@ -119,9 +135,10 @@ void register_rnn(py::module_& m) {
             RnnArgs a{x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout_mask,
                       recurrent_dropout_mask, activation, go_backwards, zero_output_for_mask,
                       num_threads};
-            return is_float64(kernel) ? forward<double>(a) : forward<float>(a);
+            return is_float64(kernel, recurrent_kernel) ? forward<double>(a) : forward<float>(a);
         },
-        py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias").none(true),
+        py::arg("x"), py::arg("kernel").none(true), py::arg("recurrent_kernel"),
+        py::arg("bias").none(true),
         py::arg("initial_state").none(true), py::arg("mask").none(true),
         py::arg("input_dropout_mask").none(true), py::arg("recurrent_dropout_mask").none(true),
         py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
@@ -130,7 +147,7 @@ void register_rnn(py::module_& m) {
         "All float arrays share the kernel's dtype and are C-contiguous; mask is uint8 (B,T).");
     m.def(
         "simple_rnn_backward",
-        [](py::array x, py::array kernel, py::array recurrent_kernel, bool has_bias,
+        [](py::array x, std::optional<py::array> kernel, py::array recurrent_kernel, bool has_bias,
            std::optional<py::array> initial_state, std::optional<py::array> mask,
            std::optional<py::array> input_dropout_mask,
            std::optional<py::array> recurrent_dropout_mask, py::array states,
@@ -140,11 +157,11 @@ void register_rnn(py::module_& m) {
             RnnArgs a{x, kernel, recurrent_kernel, std::nullopt, initial_state, mask,
                       input_dropout_mask, recurrent_dropout_mask, activation, go_backwards,
                       zero_output_for_mask, num_threads};
-            return is_float64(kernel)
+            return is_float64(kernel, recurrent_kernel)
                        ? backward<double>(a, has_bias, states, d_outputs, d_final_state)
                        : backward<float>(a, has_bias, states, d_outputs, d_final_state);
         },
-        py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("has_bias"),
+        py::arg("x"), py::arg("kernel").none(true), py::arg("recurrent_kernel"), py::arg("has_bias"),
         py::arg("initial_state").none(true), py::arg("mask").none(true),
         py::arg("input_dropout_mask").none(true), py::arg("recurrent_dropout_mask").none(true),
         py::arg("states"), py::arg("d_outputs").none(true), py::arg("d_final_state").none(true),

@@ -11,7 +11,36 @@ from .. import ops
 from .base import Layer, get_initializer, get_regularizer, reject_constraint
 from .base import serialize_initializer, serialize_regularizer
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddedTokens", "EmbeddingTableGradient"]
+
+
+class EmbeddedTokens(np.ndarray):
+    """An Embedding's training output that remembers its token ids and its layer.
+
+    A ``SimpleRNN`` fed directly by it can project the vocabulary once (``embeddings @ kernel``,
+    V rows) instead of every token (B*T rows), and hand the embedding gradient back as an
+    :class:`EmbeddingTableGradient`. Any array derived from it (slices, arithmetic, another
+    layer's output) is plain data: the link is not inherited.
+    """
+
+    _source: Any = None  # (Embedding layer, 2-D ids) on the object the layer returned
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._source = None
+
+
+class EmbeddingTableGradient:
+    """Gradient of an Embedding's whole table, computed by the layer after it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: np.ndarray):
+        self.value = value
+
+    def __add__(self, other: Any) -> "EmbeddingTableGradient":
+        if isinstance(other, EmbeddingTableGradient):  # e.g. both Bidirectional directions
+            return EmbeddingTableGradient(self.value + other.value)
+        return NotImplemented
 
 
 class Embedding(Layer):
@@ -96,10 +125,17 @@ class Embedding(Layer):
         except ValueError as exc:
             raise ValueError(f"Layer {self.name!r}: {exc}") from None
         self._ids = (ids, shape) if training else None
-        return out.reshape(shape + (self.output_dim,))
+        out = out.reshape(shape + (self.output_dim,))
+        if training and ids.shape == shape:  # (batch, time) ids: offer the fused RNN path
+            out = out.view(EmbeddedTokens)
+            out._source = (self, ids)
+        return out
 
     def _backward(self, d_outputs):
         ids, shape = self._require_cache(self._ids)
+        if isinstance(d_outputs, EmbeddingTableGradient):  # from a fused SimpleRNN
+            self._raw_grads = {"embeddings": d_outputs.value}
+            return None
         d = np.asarray(d_outputs, dtype=self.dtype)
         if d.shape != shape + (self.output_dim,):
             raise ValueError(

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from .embedding import EmbeddedTokens, EmbeddingTableGradient
 from .base import (
     Layer,
     check_ndim,
@@ -357,6 +358,24 @@ class SimpleRNN(Layer):
         return self.forward(inputs, mask=mask, training=bool(training),
                             initial_state=initial_state, **kwargs)
 
+    def _fused_embedding(self, inputs: Any, training: bool) -> tuple | None:
+        """(embedding layer, ids) when this layer reads an Embedding's training output and
+        projecting the vocabulary is cheaper than projecting every token, else None.
+
+        Then ``x @ kernel = (embeddings @ kernel)[ids]``, ``dkernel = embeddings.T @ S`` and
+        ``d embeddings = S @ kernel.T`` with ``S`` the per-id sum of the projected-input
+        gradients: the same products over V rows instead of B*T rows. Input dropout (a mask
+        per sample and feature) and an activity regularizer on the Embedding rule it out.
+        """
+        if not training or type(inputs) is not EmbeddedTokens or inputs._source is None:
+            return None
+        emb, ids = inputs._source
+        if (self.cell.dropout > 0 or emb.activity_regularizer is not None
+                or emb.embeddings.dtype != np.dtype(self.dtype)
+                or emb.input_dim * 2 > ids.size):
+            return None
+        return emb, ids
+
     def _forward(self, inputs, mask=None, training=False, initial_state=None):
         x = self._as_float(inputs)
         check_ndim(x, 3, self.name, "(batch, timesteps, features)")
@@ -371,8 +390,14 @@ class SimpleRNN(Layer):
         m = standardize_mask(mask, B, T, self.name)
         h0 = self._initial_state(initial_state, B)
         in_mask, rec_mask = self.cell.dropout_masks(B, F, training)
+        kernel = self.kernel
+        fused = self._fused_embedding(inputs, training)
+        if fused is not None:  # project the vocabulary, then gather the projected rows
+            emb, ids = fused
+            x = ops.embedding_forward(ids, emb.embeddings @ self.kernel)
+            kernel = None
         res = ops.simple_rnn_forward(
-            x, self.kernel, self.recurrent_kernel, self.bias, initial_state=h0, mask=m,
+            x, kernel, self.recurrent_kernel, self.bias, initial_state=h0, mask=m,
             activation=self.activation, go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask, input_dropout_mask=in_mask,
             recurrent_dropout_mask=rec_mask,
@@ -380,7 +405,8 @@ class SimpleRNN(Layer):
         if self.stateful:
             self.states = np.array(res.final_state, dtype=self.dtype)
         if training:
-            self._cache = {"cache": res.cache, "masked": m is not None, "shape": (B, T)}
+            self._cache = {"cache": res.cache, "masked": m is not None, "shape": (B, T),
+                           "fused": fused}
         else:
             self._cache = None
         output = res.outputs if self.return_sequences else np.ascontiguousarray(res.outputs[:, -1])
@@ -417,11 +443,17 @@ class SimpleRNN(Layer):
         if d_seq is None and d_final is None:
             d_final = np.zeros((B, H), dtype=self.dtype)
         g = ops.simple_rnn_backward(c["cache"], d_seq, d_final)
-        self._raw_grads = {"kernel": g.dkernel, "recurrent_kernel": g.drecurrent_kernel}
+        dkernel, dx = g.dkernel, g.dx
+        if c["fused"] is not None:
+            emb, ids = c["fused"]
+            per_id = ops.embedding_backward(ids, g.dx, emb.input_dim)  # (V, H)
+            dkernel = emb.embeddings.T @ per_id
+            dx = EmbeddingTableGradient(per_id @ self.kernel.T)
+        self._raw_grads = {"kernel": dkernel, "recurrent_kernel": g.drecurrent_kernel}
         if self.use_bias:
             self._raw_grads["bias"] = g.dbias
         self.initial_state_grads = [g.dinitial_state]
-        return g.dx
+        return dx
 
     def _grad(self, d: Any, shape: tuple, what: str) -> np.ndarray:
         arr = np.asarray(d, dtype=self.dtype)

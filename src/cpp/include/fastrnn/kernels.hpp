@@ -16,7 +16,9 @@ template <typename Scalar>
 struct SimpleRnnProblem {
     int64_t B = 0, T = 0, F = 0, H = 0;
     const Scalar* x = nullptr;                       // (B, T, F)
-    const Scalar* kernel = nullptr;                  // (F, H)
+    const Scalar* kernel = nullptr;                  // (F, H); nullptr: x is already x . kernel
+                                                     // (F == H), e.g. gathered from a projected
+                                                     // embedding table
     const Scalar* recurrent_kernel = nullptr;        // (H, H)
     const Scalar* bias = nullptr;                    // (H,) or nullptr
     const Scalar* initial_state = nullptr;           // (B, H) or nullptr for zeros
@@ -40,7 +42,8 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& p, T* outputs, T* final_state
 
 // Backpropagation through time for the forward pass that produced `states`.
 //   d_outputs (B, T, H) or nullptr, processing order; d_final_state (B, H) or nullptr.
-//   Outputs: dx (B, T, F), dkernel (F, H), drecurrent_kernel (H, H), dbias (H,) or nullptr,
+//   Outputs: dx (B, T, F), dkernel (F, H) (nullptr without a kernel: dx is then the gradient
+//   of the projected inputs), drecurrent_kernel (H, H), dbias (H,) or nullptr,
 //   dinitial_state (B, H).
 template <typename T>
 void simple_rnn_backward(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs,
