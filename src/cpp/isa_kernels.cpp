@@ -263,32 +263,6 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
                       int64_t K, bool accumulate) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
-    if constexpr (MR_ == 1) {
-        // A single row is bound by the FMA latency chain: independent chains over k, as many
-        // as the registers hold (8 accumulators).
-        constexpr int CH = NV_ >= 8 ? 1 : 8 / NV_;
-        V acc[CH][NV_];
-        for (int v = 0; v < NV_; ++v) {
-            acc[0][v] = bias ? load(bias + v * W) : (accumulate ? load(C + v * W) : V{});
-            for (int u = 1; u < CH; ++u) acc[u][v] = V{};
-        }
-        int64_t k = 0;
-        for (; k + CH <= K; k += CH)
-            for (int u = 0; u < CH; ++u) {
-                const V a = splat<T>(A[(k + u) * cs_a]);
-                for (int v = 0; v < NV_; ++v) acc[u][v] += a * load(B + (k + u) * ldb + v * W);
-            }
-        for (; k < K; ++k) {
-            const V a = splat<T>(A[k * cs_a]);
-            for (int v = 0; v < NV_; ++v) acc[0][v] += a * load(B + k * ldb + v * W);
-        }
-        for (int v = 0; v < NV_; ++v) {
-            for (int step = 1; step < CH; step *= 2)  // pairwise, in a fixed order
-                for (int u = 0; u + step < CH; u += 2 * step) acc[u][v] += acc[u + step][v];
-            store(C + v * W, activation_vec<T>(acc[0][v], ACT));
-        }
-        return;
-    }
     V acc[MR_][NV_];
     for (int r = 0; r < MR_; ++r)
         for (int v = 0; v < NV_; ++v)
@@ -304,6 +278,40 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
     }
     for (int r = 0; r < MR_; ++r)
         for (int v = 0; v < NV_; ++v) store(C + r * ldc + v * W, activation_vec<T>(acc[r][v], ACT));
+}
+
+// One row, NV_ vectors of columns, with independent accumulation chains over k: a single row
+// is bound by the FMA latency chain. Used only for batches of one sample, so that a row's
+// arithmetic never depends on how a batch is split.
+template <typename T, int NV_, Activation ACT>
+inline void row_tile_chained(T* __restrict C, const T* __restrict A, int64_t cs_a,
+                             const T* __restrict B, int64_t ldb, const T* __restrict bias,
+                             int64_t K, bool accumulate) {
+    using V = typename Vec<T>::type;
+    constexpr int W = vec_width<T>();
+    // A single row is bound by the FMA latency chain: independent chains over k, as many
+    // as the registers hold (8 accumulators).
+    constexpr int CH = NV_ >= 8 ? 1 : 8 / NV_;
+    V acc[CH][NV_];
+    for (int v = 0; v < NV_; ++v) {
+        acc[0][v] = bias ? load(bias + v * W) : (accumulate ? load(C + v * W) : V{});
+        for (int u = 1; u < CH; ++u) acc[u][v] = V{};
+    }
+    int64_t k = 0;
+    for (; k + CH <= K; k += CH)
+        for (int u = 0; u < CH; ++u) {
+            const V a = splat<T>(A[(k + u) * cs_a]);
+            for (int v = 0; v < NV_; ++v) acc[u][v] += a * load(B + (k + u) * ldb + v * W);
+        }
+    for (; k < K; ++k) {
+        const V a = splat<T>(A[k * cs_a]);
+        for (int v = 0; v < NV_; ++v) acc[0][v] += a * load(B + k * ldb + v * W);
+    }
+    for (int v = 0; v < NV_; ++v) {
+        for (int step = 1; step < CH; step *= 2)  // pairwise, in a fixed order
+            for (int u = 0; u + step < CH; u += 2 * step) acc[u][v] += acc[u + step][v];
+        store(C + v * W, activation_vec<T>(acc[0][v], ACT));
+    }
 }
 
 // Edge tile of runtime size mr x nc (mr <= MR, nc <= NR), same arithmetic order.
@@ -396,6 +404,36 @@ void gemm_with(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const 
     }
 }
 
+template <typename T, Activation ACT>
+void gemv_with(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t N,
+               int64_t K, bool accumulate) {
+    constexpr int W = vec_width<T>();
+    constexpr int NV = tile_vectors<T>();
+    int64_t j = 0;
+    for (; j + NV * W <= N; j += NV * W)
+        row_tile_chained<T, NV, ACT>(C + j, A, cs_a, B + j, ldb, bias ? bias + j : nullptr, K,
+                                     accumulate);
+    for (; j + W <= N; j += W)
+        row_tile_chained<T, 1, ACT>(C + j, A, cs_a, B + j, ldb, bias ? bias + j : nullptr, K,
+                                    accumulate);
+    if (j < N) {
+        gemm_edge<T>(C + j, 0, A, 0, cs_a, B + j, ldb, bias ? bias + j : nullptr, 1, N - j, K,
+                     accumulate);
+        if (ACT != Activation::Linear) activation_forward(C + j, N - j, ACT);
+    }
+}
+
+template <typename T>
+void gemv(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t N,
+          int64_t K, bool accumulate, Activation act) {
+    switch (act) {
+        case Activation::Tanh: return gemv_with<T, Activation::Tanh>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
+        case Activation::Relu: return gemv_with<T, Activation::Relu>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
+        case Activation::Sigmoid: return gemv_with<T, Activation::Sigmoid>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
+        case Activation::Linear: return gemv_with<T, Activation::Linear>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
+    }
+}
+
 template <typename T>
 void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B, int64_t ldb,
           const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate, Activation act) {
@@ -415,7 +453,8 @@ template <typename T>
 const IsaKernels<T>* table() {
     // mr: every row tile used (MR, 2*MR and their tails) starts at a multiple of 2*MR when
     // callers split rows in multiples of it, so no row's arithmetic depends on the split.
-    static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(), &gemm<T>,
+    static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(),
+                                 &gemm<T>, &gemv<T>,
                                  &activation_forward<T>, &step_delta<T>};
     return &t;
 }

@@ -114,11 +114,11 @@ void finish_step(const SimpleRnnProblem<T>& p, T* outputs, T* states, int64_t s,
 }
 
 // Rows [r0, r1) of the (B*T, H) input projection x~ . kernel + bias into states; without a
-// kernel the inputs are already projected and only the bias is added.
+// kernel (projected_inputs) only the bias is added.
 template <typename T>
 void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin, T* states,
                   int64_t r0, int64_t r1) {
-    if (p.kernel) {
+    if (!p.projected_inputs) {
         K.gemm(states + r0 * p.H, p.H, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, r1 - r0,
                p.H, p.F, false, Activation::Linear);
         return;
@@ -158,8 +158,12 @@ void recurrent_step(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* sta
         prev = scratch;
         stride = p.H;
     }
-    K.gemm(C, p.T * p.H, prev, stride, 1, p.recurrent_kernel + j0, p.H, nullptr, nb, j1 - j0,
-           p.H, true, p.activation);
+    if (p.B == 1)  // a lone sample: latency-bound, see IsaKernels::gemv
+        K.gemv(C, prev, 1, p.recurrent_kernel + j0, p.H, nullptr, j1 - j0, p.H, true,
+               p.activation);
+    else
+        K.gemm(C, p.T * p.H, prev, stride, 1, p.recurrent_kernel + j0, p.H, nullptr, nb,
+               j1 - j0, p.H, true, p.activation);
 }
 
 template <typename T>
@@ -312,8 +316,13 @@ void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
                          const T* rec_t, int64_t s, int64_t b0, int64_t nb, int64_t j0,
                          int64_t j1, const BackwardRows<T>& w) {
     const int64_t t = input_time(s, p.T, p.go_backwards);
-    K.gemm(w.g_prev + j0, p.H, delta + (b0 * p.T + t) * p.H, p.T * p.H, 1, rec_t + j0, p.H,
-           nullptr, nb, j1 - j0, p.H, false, Activation::Linear);
+    const T* d = delta + (b0 * p.T + t) * p.H;
+    if (p.B == 1)  // a lone sample: latency-bound, see IsaKernels::gemv
+        K.gemv(w.g_prev + j0, d, 1, rec_t + j0, p.H, nullptr, j1 - j0, p.H, false,
+               Activation::Linear);
+    else
+        K.gemm(w.g_prev + j0, p.H, d, p.T * p.H, 1, rec_t + j0, p.H, nullptr, nb, j1 - j0, p.H,
+               false, Activation::Linear);
     for (int64_t i = 0; i < nb; ++i) {
         const int64_t b = b0 + i;
         T* gp = w.g_prev + i * p.H;
@@ -445,7 +454,7 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
         int64_t f0, f1, h0, h1;
         split_range(F, K.mr, tid, nt, f0, f1);
         split_range(H, K.mr, tid, nt, h0, h1);
-        if (dkernel && f0 < f1)
+        if (!p.projected_inputs && f0 < f1)
             K.gemm(dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, f1 - f0, H, R, false,
                    Activation::Linear);
         if (h0 < h1)
@@ -480,7 +489,7 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
         for (int64_t c = tid; c < chunks; c += nt) {
             const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
             T* out = partial.data() + c * per;
-            if (dkernel)
+            if (!p.projected_inputs)
                 K.gemm(out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
                        false, Activation::Linear);
             previous_states_rows(p, states, r0, r1, hp);
@@ -498,7 +507,7 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
             T sum = partial[static_cast<size_t>(e)];
             for (int64_t c = 1; c < chunks; ++c) sum += partial[static_cast<size_t>(c * per + e)];
             if (e < F * H) {
-                if (dkernel) dkernel[e] = sum;
+                if (!p.projected_inputs) dkernel[e] = sum;
             }
             else if (e < F * H + H * H) drec[e - F * H] = sum;
             else if (dbias) dbias[e - F * H - H * H] = sum;
@@ -509,7 +518,7 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
 template <typename T>
 void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
                      T* dx) {
-    if (!p.kernel) {  // inputs were already projected: their gradient is delta itself
+    if (p.projected_inputs) {  // the gradient of the projected inputs is delta itself
         std::memcpy(dx, delta, static_cast<size_t>(p.B * p.T * p.H) * sizeof(T));
         return;
     }

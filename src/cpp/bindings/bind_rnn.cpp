@@ -48,6 +48,7 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
     p.B = B; p.T = T_; p.F = F; p.H = H;
     p.x = static_cast<const T*>(a.x.data());
     p.kernel = data_or_null<T>(a.kernel);
+    p.projected_inputs = !a.kernel.has_value();
     p.recurrent_kernel = static_cast<const T*>(a.recurrent_kernel.data());
     p.bias = has_bias ? data_or_null<T>(a.bias) : nullptr;
     p.initial_state = data_or_null<T>(a.initial_state);
@@ -90,7 +91,7 @@ py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
     if (d_final_state) require<T>(*d_final_state, "d_final_state", {p.B, p.H});
     py::array_t<T> dx({p.B, p.T, p.F}), drec({p.H, p.H}), dh0({p.B, p.H});
     std::optional<py::array_t<T>> dkernel;
-    if (p.kernel) dkernel.emplace(py::array_t<T>({p.F, p.H}));
+    if (!p.projected_inputs) dkernel.emplace(py::array_t<T>({p.F, p.H}));
     std::optional<py::array_t<T>> dbias;
     if (has_bias) dbias.emplace(py::array_t<T>({p.H}));
     T* dx_p = dx.mutable_data();

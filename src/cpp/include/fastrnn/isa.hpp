@@ -23,6 +23,13 @@ struct IsaKernels {
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
                  Activation act);
 
+    // One row, C (1, N) = init + A (1, K) . B (K, N), then act: the same contract as gemm with
+    // M = 1, but k is split into independent chains (a different summation order), which
+    // hides the FMA latency. Use it only where every call for the same problem has one row
+    // (a batch of one sample), so results never depend on the thread split.
+    void (*gemv)(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias,
+                 int64_t N, int64_t K, bool accumulate, Activation act);
+
     // x (n,) = act(x), in place.
     void (*activation_forward)(T* x, int64_t n, Activation act);
 

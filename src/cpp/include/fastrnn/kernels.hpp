@@ -16,9 +16,7 @@ template <typename Scalar>
 struct SimpleRnnProblem {
     int64_t B = 0, T = 0, F = 0, H = 0;
     const Scalar* x = nullptr;                       // (B, T, F)
-    const Scalar* kernel = nullptr;                  // (F, H); nullptr: x is already x . kernel
-                                                     // (F == H), e.g. gathered from a projected
-                                                     // embedding table
+    const Scalar* kernel = nullptr;                  // (F, H); unused with projected_inputs
     const Scalar* recurrent_kernel = nullptr;        // (H, H)
     const Scalar* bias = nullptr;                    // (H,) or nullptr
     const Scalar* initial_state = nullptr;           // (B, H) or nullptr for zeros
@@ -26,6 +24,8 @@ struct SimpleRnnProblem {
     const Scalar* input_dropout_mask = nullptr;      // (B, F) or nullptr
     const Scalar* recurrent_dropout_mask = nullptr;  // (B, H) or nullptr
     Activation activation = Activation::Tanh;
+    bool projected_inputs = false;      // x is already x . kernel (F == H), e.g. rows gathered
+                                        // from an embedding table multiplied by the kernel once
     bool go_backwards = false;          // process t = T-1 .. 0
     bool zero_output_for_mask = false;  // masked steps output 0 instead of the last output
     int threads = 1;
@@ -42,8 +42,8 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& p, T* outputs, T* final_state
 
 // Backpropagation through time for the forward pass that produced `states`.
 //   d_outputs (B, T, H) or nullptr, processing order; d_final_state (B, H) or nullptr.
-//   Outputs: dx (B, T, F), dkernel (F, H) (nullptr without a kernel: dx is then the gradient
-//   of the projected inputs), drecurrent_kernel (H, H), dbias (H,) or nullptr,
+//   Outputs: dx (B, T, F), dkernel (F, H) (unused with projected_inputs: dx is then the
+//   gradient of the projected inputs), drecurrent_kernel (H, H), dbias (H,) or nullptr,
 //   dinitial_state (B, H).
 template <typename T>
 void simple_rnn_backward(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs,
