@@ -208,3 +208,28 @@ def test_projected_inputs_without_kernel(rng, dtype, case, threads_on_small_prob
     with pytest.raises(ValueError, match="input_dropout_mask"):
         ops.simple_rnn_forward(projected, None, q["recurrent_kernel"],
                                input_dropout_mask=np.ones((7, 9), dtype))
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_matmul_matches_numpy_and_is_thread_independent(rng, dtype, transpose_a,
+                                                        threads_on_small_problems):
+    a = rng.normal(size=(43, 17)).astype(dtype)
+    b = rng.normal(size=(17 if not transpose_a else 43, 11)).astype(dtype)
+    expected = (a.T if transpose_a else a).astype(np.float64) @ b.astype(np.float64)
+    got = ops.matmul(a, b, transpose_a=transpose_a, num_threads=1)
+    np.testing.assert_allclose(got, expected, **_tol(dtype))
+    for threads in (2, 3):
+        np.testing.assert_array_equal(
+            ops.matmul(a, b, transpose_a=transpose_a, num_threads=threads), got)
+
+
+def test_matmul_rejects_bad_arguments():
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="b"):
+        ops.matmul(a, np.ones((5, 2), np.float32))
+    with pytest.raises(TypeError, match="b"):
+        ops.matmul(a, np.ones((4, 2), np.float64))
+    with pytest.raises(TypeError, match="a"):
+        ops.matmul(np.ones((3, 4), np.int64), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="a"):
+        ops.matmul(np.ones(3, np.float32), np.ones((3, 2), np.float32))

@@ -363,3 +363,20 @@ def embedding_backward(
     from . import _core
 
     return _core.embedding_backward(ids, d, input_dim, resolve_num_threads(num_threads))
+
+
+def matmul(a, b, *, transpose_a: bool = False, num_threads: int | None = None) -> np.ndarray:
+    """``a @ b`` (or ``a.T @ b``) on the engine's GEMM and threads, for 2-D float arrays.
+
+    The layers use it for their own products so that NumPy's BLAS thread pool never competes
+    with the kernel threads for the cores; results are bit-identical for any thread count.
+    """
+    a = _as_array(a, "a")
+    if a.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"a must be float32 or float64. Received: dtype={a.dtype}")
+    a = _float_array(a, "a", ("M", "K"), a.dtype)
+    k = a.shape[0] if transpose_a else a.shape[1]
+    b = _float_array(b, "b", (k, "N"), a.dtype)
+    from . import _core
+
+    return _core.matmul(a, b, bool(transpose_a), resolve_num_threads(num_threads))

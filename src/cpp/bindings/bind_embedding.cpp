@@ -1,6 +1,7 @@
 // Bindings of the embedding gather / scatter-add kernels. Ids are range-checked here, with
 // the GIL held, before any kernel reads memory through them.
 
+#include <algorithm>
 #include <string>
 
 #include "checks.hpp"
@@ -56,9 +57,37 @@ py::array_t<T> backward(const py::array& ids, const py::array& d_out, int64_t V,
     return grad;
 }
 
+template <typename T>
+py::array_t<T> product(const py::array& a, const py::array& b, bool transpose_a, int threads) {
+    threads = checked_threads(threads);
+    require<T>(a, "a", {-1, -1});
+    const int64_t M = transpose_a ? a.shape(1) : a.shape(0);
+    const int64_t K = transpose_a ? a.shape(0) : a.shape(1);
+    require<T>(b, "b", {K, -1});
+    const int64_t N = b.shape(1);
+    py::array_t<T> out({M, N});
+    T* o = out.mutable_data();
+    const T* pa = static_cast<const T*>(a.data());
+    const T* pb = static_cast<const T*>(b.data());
+    {
+        py::gil_scoped_release release;  // only raw buffers of live arrays are touched
+        if (K == 0) std::fill(o, o + M * N, T(0));
+        else matmul<T>(o, pa, pb, M, N, K, transpose_a, threads);
+    }
+    return out;
+}
+
 }  // namespace
 
 void register_embedding(py::module_& m) {
+    m.def(
+        "matmul",
+        [](py::array a, py::array b, bool transpose_a, int num_threads) -> py::array {
+            if (has_dtype<double>(a)) return product<double>(a, b, transpose_a, num_threads);
+            return product<float>(a, b, transpose_a, num_threads);
+        },
+        py::arg("a"), py::arg("b"), py::arg("transpose_a"), py::arg("num_threads"),
+        "op(a) @ b with op(a) = a or a.T; C-contiguous 2-D arrays of one float dtype.");
     m.def(
         "embedding_forward",
         [](py::array ids, py::array embeddings, int num_threads) -> py::array {

@@ -394,7 +394,7 @@ class SimpleRNN(Layer):
         fused = self._fused_embedding(inputs, training)
         if fused is not None:  # project the vocabulary, then gather the projected rows
             emb, ids = fused
-            x = ops.embedding_forward(ids, emb.embeddings @ self.kernel)
+            x = ops.embedding_forward(ids, ops.matmul(emb.embeddings, self.kernel))
             kernel = None
         res = ops.simple_rnn_forward(
             x, kernel, self.recurrent_kernel, self.bias, initial_state=h0, mask=m,
@@ -447,8 +447,8 @@ class SimpleRNN(Layer):
         if c["fused"] is not None:
             emb, ids = c["fused"]
             per_id = ops.embedding_backward(ids, g.dx, emb.input_dim)  # (V, H)
-            dkernel = emb.embeddings.T @ per_id
-            dx = EmbeddingTableGradient(per_id @ self.kernel.T)
+            dkernel = ops.matmul(emb.embeddings, per_id, transpose_a=True)
+            dx = EmbeddingTableGradient(ops.matmul(per_id, np.ascontiguousarray(self.kernel.T)))
         self._raw_grads = {"kernel": dkernel, "recurrent_kernel": g.drecurrent_kernel}
         if self.use_bias:
             self._raw_grads["bias"] = g.dbias

@@ -50,6 +50,13 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& p, const T* states, const T*
                          const T* d_final_state, T* dx, T* dkernel, T* drecurrent_kernel,
                          T* dbias, T* dinitial_state);
 
+// C (M, N) = op(A) . B with op(A) = A (M, K) or, with transpose_a, A^T for A (K, M); B (K, N).
+// Rows of C are split between threads in whole register tiles: bit-identical for any thread
+// count.
+template <typename T>
+void matmul(T* C, const T* A, const T* B, int64_t M, int64_t N, int64_t K, bool transpose_a,
+            int threads);
+
 // out (N, D) = embeddings[ids] with embeddings (V, D); ids (N,) must lie in [0, V).
 template <typename T>
 void embedding_forward(T* out, const int64_t* ids, const T* embeddings, int64_t N, int64_t V,
