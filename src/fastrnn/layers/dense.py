@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
+
 from .base import Layer, get_initializer, get_regularizer, lazy_module, reject_constraint
 from .base import serialize_initializer, serialize_regularizer
 
@@ -88,7 +90,7 @@ class Dense(Layer):
                 f"shape {x.shape}"
             )
         x2 = x.reshape(-1, x.shape[-1])
-        z = x2 @ self.kernel
+        z = ops.matmul(x2, self.kernel)  # the engine's threads: no second pool, batch-invariant
         if self.bias is not None:
             z += self.bias
         y = self.activation.forward(z)
@@ -104,10 +106,10 @@ class Dense(Layer):
                 f"Layer {self.name!r}: gradient shape must be {y.shape}. Received: shape={d.shape}"
             )
         dz = np.asarray(self.activation.backward(y, d), dtype=self.dtype).reshape(-1, self.units)
-        self._raw_grads = {"kernel": x2.T @ dz}
+        self._raw_grads = {"kernel": ops.matmul(x2, dz, transpose_a=True)}
         if self.bias is not None:
             self._raw_grads["bias"] = dz.sum(axis=0)
-        return (dz @ self.kernel.T).reshape(shape)
+        return ops.matmul(dz, np.ascontiguousarray(self.kernel.T)).reshape(shape)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         """``input_shape[:-1] + (units,)``."""
