@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fastrnn/blas.hpp"
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/kernels.hpp"
 #include "fastrnn/parallel.hpp"
@@ -38,6 +39,43 @@ void trim_workspaces() {
         std::vector<T>& v = workspace<T>(static_cast<Slot>(s));
         if (v.capacity() > limit) std::vector<T>().swap(v);
     }
+}
+
+// Rows of one OpenBLAS call: calls always cover the same fixed row blocks, whatever the thread
+// count, because OpenBLAS may pick its kernels by the size of a call.
+constexpr int64_t kBlasRows = 32;
+
+// C = [C or bias or 0] + op(A) . B, then act (IsaKernels::gemm's contract): OpenBLAS for the
+// large products of wide layers, the engine's GEMM (which fuses bias and activation) otherwise.
+template <typename T>
+void product(const IsaKernels<T>& K, T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a,
+             const T* B, int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t Kd,
+             bool accumulate, Activation act) {
+    if (!blas_worthwhile(N, Kd, rs_a, cs_a)) {
+        K.gemm(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, Kd, accumulate, act);
+        return;
+    }
+    if (bias) {
+        for (int64_t i = 0; i < M; ++i)
+            std::memcpy(C + i * ldc, bias, static_cast<size_t>(N) * sizeof(T));
+        accumulate = true;
+    }
+    for (int64_t i = 0; i < M; i += kBlasRows)
+        blas_gemm(C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a, B, ldb, std::min(kBlasRows, M - i),
+                  N, Kd, accumulate);
+    if (act != Activation::Linear)
+        for (int64_t i = 0; i < M; ++i) K.activation_forward(C + i * ldc, N, act);
+}
+
+// Granularity of every split of product rows between threads: the tile rows of the engine's
+// GEMM (K.mr), or whole OpenBLAS blocks (a multiple of both) when the layer is wide enough for
+// OpenBLAS, so that no row's arithmetic depends on the thread count.
+template <typename T>
+int64_t row_split(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p) {
+    if (!blas_available() || p.H < 128) return K.mr;
+    int64_t g = kBlasRows;
+    while (g % K.mr) g += kBlasRows;
+    return g;
 }
 
 // Input time of processing step s.
@@ -119,7 +157,7 @@ template <typename T>
 void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin, T* states,
                   int64_t r0, int64_t r1) {
     if (!p.projected_inputs) {
-        K.gemm(states + r0 * p.H, p.H, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, r1 - r0,
+        product<T>(K, states + r0 * p.H, p.H, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, r1 - r0,
                p.H, p.F, false, Activation::Linear);
         return;
     }
@@ -162,7 +200,7 @@ void recurrent_step(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* sta
         K.gemv(C, prev, 1, p.recurrent_kernel + j0, p.H, nullptr, j1 - j0, p.H, true,
                p.activation);
     else
-        K.gemm(C, p.T * p.H, prev, stride, 1, p.recurrent_kernel + j0, p.H, nullptr, nb,
+        product<T>(K, C, p.T * p.H, prev, stride, 1, p.recurrent_kernel + j0, p.H, nullptr, nb,
                j1 - j0, p.H, true, p.activation);
 }
 
@@ -172,7 +210,7 @@ void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
                          int64_t rows_per_thread) {
     parallel_region(threads, [&](int tid, int nt) {
         int64_t b0, b1;
-        split_range(p.B, K.mr, tid, nt, b0, b1);
+        split_range(p.B, row_split(K, p), tid, nt, b0, b1);
         if (b0 >= b1) return;
         T* mine = scratch.data() + tid * rows_per_thread * p.H;
         const int64_t blocks = (p.T + kTimeBlock - 1) / kTimeBlock;
@@ -195,7 +233,7 @@ void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
                          T* outputs, T* states, int threads, std::vector<T>& scratch) {
     parallel_region(threads, [&](int tid, int nt) {
         int64_t r0, r1;  // rows of the (B*T, H) projection
-        split_range(p.B * p.T, K.mr, tid, nt, r0, r1);
+        split_range(p.B * p.T, row_split(K, p), tid, nt, r0, r1);
         if (r0 < r1) project_rows(K, p, xin, states, r0, r1);
         thread_barrier();
         int64_t j0, j1;
@@ -219,10 +257,13 @@ inline int useful_threads(int requested, int64_t items, int64_t tile) {
 
 // Split units instead of samples when the batch gives too few row tiles for the threads and
 // the layer is wide enough for the per-step barrier to pay.
+// Never when the recurrent product goes to OpenBLAS: its column slices would depend on the
+// thread count.
 template <typename T>
 bool split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p) {
     const int64_t row_tiles = (p.B + K.mr - 1) / K.mr;
-    return p.threads > 1 && row_tiles < p.threads && p.H >= 4 * K.nr;
+    return p.threads > 1 && row_tiles < p.threads && p.H >= 4 * K.nr &&
+           !blas_worthwhile(p.H, p.H, p.H, 1);
 }
 
 }  // namespace
@@ -239,9 +280,10 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& problem, T* outputs, T* final
         if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
         forward_split_units(K, p, xin, outputs, states, threads, scratch);
     } else {
-        const int threads = useful_threads(p.threads, p.B, K.mr);
-        const int64_t tiles = (p.B + K.mr - 1) / K.mr;
-        const int64_t rows_per_thread = ((tiles + threads - 1) / threads) * K.mr;
+        const int64_t split = row_split(K, p);
+        const int threads = useful_threads(p.threads, p.B, split);
+        const int64_t tiles = (p.B + split - 1) / split;
+        const int64_t rows_per_thread = ((tiles + threads - 1) / threads) * split;
         if (p.recurrent_dropout_mask)
             scratch.resize(static_cast<size_t>(threads * rows_per_thread * p.H));
         forward_split_batch(K, p, xin, outputs, states, threads, scratch, rows_per_thread);
@@ -321,7 +363,7 @@ void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
         K.gemv(w.g_prev + j0, d, 1, rec_t + j0, p.H, nullptr, j1 - j0, p.H, false,
                Activation::Linear);
     else
-        K.gemm(w.g_prev + j0, p.H, d, p.T * p.H, 1, rec_t + j0, p.H, nullptr, nb, j1 - j0, p.H,
+        product<T>(K, w.g_prev + j0, p.H, d, p.T * p.H, 1, rec_t + j0, p.H, nullptr, nb, j1 - j0, p.H,
                false, Activation::Linear);
     for (int64_t i = 0; i < nb; ++i) {
         const int64_t b = b0 + i;
@@ -381,13 +423,14 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         });
         return;
     }
-    const int threads = useful_threads(p.threads, p.B, K.mr);
-    const int64_t tiles = (p.B + K.mr - 1) / K.mr;
-    const int64_t rows = ((tiles + threads - 1) / threads) * K.mr;
+    const int64_t split = row_split(K, p);
+    const int threads = useful_threads(p.threads, p.B, split);
+    const int64_t tiles = (p.B + split - 1) / split;
+    const int64_t rows = ((tiles + threads - 1) / threads) * split;
     buf.resize(static_cast<size_t>(threads * rows * p.H * (carry ? 3 : 2)));
     parallel_region(threads, [&](int tid, int nt) {
         int64_t b0, b1;
-        split_range(p.B, K.mr, tid, nt, b0, b1);
+        split_range(p.B, row_split(K, p), tid, nt, b0, b1);
         if (b0 >= b1) return;
         const int64_t nb = b1 - b0;
         BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
@@ -445,20 +488,21 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
     const int64_t R = p.B * p.T, F = p.F, H = p.H;
     std::vector<T>& hprev = workspace<T>(kPrevious);
     hprev.resize(static_cast<size_t>(R * H));
-    const int threads = useful_threads(p.threads, F + H, K.mr);
+    const int64_t split = row_split(K, p);
+    const int threads = useful_threads(p.threads, F + H, split);
     parallel_region(threads, [&](int tid, int nt) {
         int64_t r0, r1;
         split_range(R, 64, tid, nt, r0, r1);
         previous_states_rows(p, states, r0, r1, hprev.data() + r0 * H);
         thread_barrier();
         int64_t f0, f1, h0, h1;
-        split_range(F, K.mr, tid, nt, f0, f1);
-        split_range(H, K.mr, tid, nt, h0, h1);
+        split_range(F, split, tid, nt, f0, f1);
+        split_range(H, split, tid, nt, h0, h1);
         if (!p.projected_inputs && f0 < f1)
-            K.gemm(dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, f1 - f0, H, R, false,
+            product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, f1 - f0, H, R, false,
                    Activation::Linear);
         if (h0 < h1)
-            K.gemm(drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, h1 - h0, H, R,
+            product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, h1 - h0, H, R,
                    false, Activation::Linear);
         int64_t j0, j1;
         split_range(H, 16, tid, nt, j0, j1);
@@ -490,10 +534,10 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
             const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
             T* out = partial.data() + c * per;
             if (!p.projected_inputs)
-                K.gemm(out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
+                product<T>(K, out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
                        false, Activation::Linear);
             previous_states_rows(p, states, r0, r1, hp);
-            K.gemm(out + F * H, H, hp, 1, H, delta + r0 * H, H, nullptr, H, H, r1 - r0, false,
+            product<T>(K, out + F * H, H, hp, 1, H, delta + r0 * H, H, nullptr, H, H, r1 - r0, false,
                    Activation::Linear);
             T* db = out + F * H + H * H;
             std::memset(db, 0, static_cast<size_t>(H) * sizeof(T));
@@ -526,9 +570,9 @@ void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const
     const int64_t R = p.B * p.T;
     parallel_region(useful_threads(p.threads, R, 256), [&](int tid, int nt) {
         int64_t r0, r1;
-        split_range(R, K.mr, tid, nt, r0, r1);
+        split_range(R, row_split(K, p), tid, nt, r0, r1);
         if (r0 >= r1) return;
-        K.gemm(dx + r0 * p.F, p.F, delta + r0 * p.H, p.H, 1, kernel_t.data(), p.F, nullptr,
+        product<T>(K, dx + r0 * p.F, p.F, delta + r0 * p.H, p.H, 1, kernel_t.data(), p.F, nullptr,
                r1 - r0, p.F, p.H, false, Activation::Linear);
         if (!p.input_dropout_mask) return;
         for (int64_t r = r0; r < r1; ++r) {
