@@ -121,5 +121,7 @@ def show_config() -> None:
     print(f"fastrnn {__version__}")
     print(f"  SIMD path:        {simd_path()} (available: {', '.join(available_simd_paths())})")
     print(f"  OpenMP:           {'on' if _core.openmp_enabled() else 'off'}")
+    blas = "OpenBLAS (scipy-openblas32), for wide layers" if _core.blas_available() else "none"
+    print(f"  BLAS:             {blas}")
     print(f"  threads:          {get_num_threads()}")
     print(f"  compiler:         {_core.compiler()}")

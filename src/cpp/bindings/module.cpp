@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "fastrnn/blas.hpp"
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/parallel.hpp"
 
@@ -34,6 +35,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
         },
         py::arg("name"), "Force a SIMD path: avx512, avx2 or generic.");
     m.def("openmp_enabled", &fastrnn::openmp_enabled, "Whether this build uses OpenMP.");
+    m.def("blas_available", &fastrnn::blas_available,
+          "Whether this build sends the large products of wide layers to OpenBLAS.");
     m.def("max_threads", &fastrnn::max_threads, "OpenMP's default thread count.");
     m.def("_set_min_work_per_thread", &fastrnn::set_min_work_per_thread, py::arg("work"),
           "Testing hook: smallest work (multiply-adds) given a thread of its own.");
