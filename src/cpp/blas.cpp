@@ -4,6 +4,9 @@
 
 #include "fastrnn/blas.hpp"
 
+#include <cstdlib>
+#include <string>
+
 #ifdef FASTRNN_HAVE_OPENBLAS
 #include <cblas.h>
 
@@ -14,7 +17,12 @@ namespace fastrnn {
 
 bool blas_available() {
 #ifdef FASTRNN_HAVE_OPENBLAS
-    return true;
+    // FASTRNN_BLAS=0 turns it off (read once), e.g. to compare with the engine's own GEMM.
+    static const bool enabled = [] {
+        const char* env = std::getenv("FASTRNN_BLAS");
+        return !(env && std::string(env) == "0");
+    }();
+    return enabled;
 #else
     return false;
 #endif

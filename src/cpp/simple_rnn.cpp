@@ -68,14 +68,12 @@ void product(const IsaKernels<T>& K, T* C, int64_t ldc, const T* A, int64_t rs_a
 }
 
 // Granularity of every split of product rows between threads: the tile rows of the engine's
-// GEMM (K.mr), or whole OpenBLAS blocks (a multiple of both) when the layer is wide enough for
-// OpenBLAS, so that no row's arithmetic depends on the thread count.
+// GEMM (K.mr, for efficiency: its per-element arithmetic does not depend on the tiling), or
+// whole OpenBLAS blocks when the layer is wide enough for OpenBLAS, so that every OpenBLAS call
+// covers the same rows whatever the thread count.
 template <typename T>
 int64_t row_split(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p) {
-    if (!blas_available() || p.H < 128) return K.mr;
-    int64_t g = kBlasRows;
-    while (g % K.mr) g += kBlasRows;
-    return g;
+    return blas_available() && p.H >= 128 ? kBlasRows : K.mr;
 }
 
 // Input time of processing step s.
