@@ -36,8 +36,13 @@ template <typename T>
 void blas_gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                int64_t ldb, int64_t M, int64_t N, int64_t K, bool accumulate) {
 #ifdef FASTRNN_HAVE_OPENBLAS
-    static std::once_flag single_threaded;
-    std::call_once(single_threaded, [] { scipy_openblas_set_num_threads(1); });
+    // One OpenBLAS thread per call: the engine's threads already split the work. Checked at
+    // every call because threadpoolctl (or OPENBLAS_NUM_THREADS) may change the setting.
+    if (scipy_openblas_get_num_threads() != 1) {
+        static std::mutex guard;
+        std::lock_guard<std::mutex> lock(guard);
+        scipy_openblas_set_num_threads(1);
+    }
     const bool trans = cs_a != 1;  // A stored (K, M) row-major
     const CBLAS_TRANSPOSE ta = trans ? CblasTrans : CblasNoTrans;
     const blasint lda = static_cast<blasint>(trans ? cs_a : rs_a);

@@ -42,15 +42,18 @@ void trim_workspaces() {
 }
 
 // Rows of one OpenBLAS call: calls always cover the same fixed row blocks, whatever the thread
-// count, because OpenBLAS may pick its kernels by the size of a call.
+// count, because OpenBLAS may pick its kernels by the size of a call. Small blocks for the
+// per-step products (a thread owns few rows), large ones for the products over all time steps
+// (each call packs the whole right-hand operand).
 constexpr int64_t kBlasRows = 32;
+constexpr int64_t kBlasRowsLarge = 256;
 
 // C = [C or bias or 0] + op(A) . B, then act (IsaKernels::gemm's contract): OpenBLAS for the
 // large products of wide layers, the engine's GEMM (which fuses bias and activation) otherwise.
 template <typename T>
 void product(const IsaKernels<T>& K, T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a,
              const T* B, int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t Kd,
-             bool accumulate, Activation act) {
+             bool accumulate, Activation act, int64_t blas_rows = kBlasRows) {
     if (!blas_worthwhile(N, Kd, rs_a, cs_a)) {
         K.gemm(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, Kd, accumulate, act);
         return;
@@ -60,8 +63,8 @@ void product(const IsaKernels<T>& K, T* C, int64_t ldc, const T* A, int64_t rs_a
             std::memcpy(C + i * ldc, bias, static_cast<size_t>(N) * sizeof(T));
         accumulate = true;
     }
-    for (int64_t i = 0; i < M; i += kBlasRows)
-        blas_gemm(C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a, B, ldb, std::min(kBlasRows, M - i),
+    for (int64_t i = 0; i < M; i += blas_rows)
+        blas_gemm(C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a, B, ldb, std::min(blas_rows, M - i),
                   N, Kd, accumulate);
     if (act != Activation::Linear)
         for (int64_t i = 0; i < M; ++i) K.activation_forward(C + i * ldc, N, act);
@@ -72,8 +75,9 @@ void product(const IsaKernels<T>& K, T* C, int64_t ldc, const T* A, int64_t rs_a
 // whole OpenBLAS blocks when the layer is wide enough for OpenBLAS, so that every OpenBLAS call
 // covers the same rows whatever the thread count.
 template <typename T>
-int64_t row_split(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p) {
-    return blas_available() && p.H >= 128 ? kBlasRows : K.mr;
+int64_t row_split(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                  int64_t blas_rows = kBlasRows) {
+    return blas_available() && p.H >= 128 ? blas_rows : K.mr;
 }
 
 // Input time of processing step s.
@@ -486,7 +490,7 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
     const int64_t R = p.B * p.T, F = p.F, H = p.H;
     std::vector<T>& hprev = workspace<T>(kPrevious);
     hprev.resize(static_cast<size_t>(R * H));
-    const int64_t split = row_split(K, p);
+    const int64_t split = row_split(K, p, kBlasRowsLarge);
     const int threads = useful_threads(p.threads, F + H, split);
     parallel_region(threads, [&](int tid, int nt) {
         int64_t r0, r1;
@@ -498,10 +502,10 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
         split_range(H, split, tid, nt, h0, h1);
         if (!p.projected_inputs && f0 < f1)
             product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, f1 - f0, H, R, false,
-                   Activation::Linear);
+                       Activation::Linear, kBlasRowsLarge);
         if (h0 < h1)
             product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, h1 - h0, H, R,
-                   false, Activation::Linear);
+                       false, Activation::Linear, kBlasRowsLarge);
         int64_t j0, j1;
         split_range(H, 16, tid, nt, j0, j1);
         if (dbias && j0 < j1) {
@@ -533,7 +537,7 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
             T* out = partial.data() + c * per;
             if (!p.projected_inputs)
                 product<T>(K, out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
-                       false, Activation::Linear);
+                           false, Activation::Linear, kBlasRowsLarge);
             previous_states_rows(p, states, r0, r1, hp);
             product<T>(K, out + F * H, H, hp, 1, H, delta + r0 * H, H, nullptr, H, H, r1 - r0, false,
                    Activation::Linear);
@@ -568,10 +572,10 @@ void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const
     const int64_t R = p.B * p.T;
     parallel_region(useful_threads(p.threads, R, 256), [&](int tid, int nt) {
         int64_t r0, r1;
-        split_range(R, row_split(K, p), tid, nt, r0, r1);
+        split_range(R, row_split(K, p, kBlasRowsLarge), tid, nt, r0, r1);
         if (r0 >= r1) return;
         product<T>(K, dx + r0 * p.F, p.F, delta + r0 * p.H, p.H, 1, kernel_t.data(), p.F, nullptr,
-               r1 - r0, p.F, p.H, false, Activation::Linear);
+               r1 - r0, p.F, p.H, false, Activation::Linear, kBlasRowsLarge);
         if (!p.input_dropout_mask) return;
         for (int64_t r = r0; r < r1; ++r) {
             const T* m = p.input_dropout_mask + (r / p.T) * p.F;
