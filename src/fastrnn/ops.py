@@ -328,6 +328,11 @@ def _token_ids(ids, input_dim: int) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+def check_token_ids(ids, input_dim: int) -> None:
+    """Raise TypeError/ValueError unless ``ids`` is a 2-D array of ids in ``[0, input_dim)``."""
+    _token_ids(ids, int(input_dim))
+
+
 def embedding_forward(ids, embeddings, *, num_threads: int | None = None) -> np.ndarray:
     """Gather rows of ``embeddings`` (V, D) for token ``ids`` (B, T) -> (B, T, D)."""
     emb = _as_array(embeddings, "embeddings")

@@ -24,9 +24,11 @@ class EmbeddedTokens(np.ndarray):
     """
 
     _source: Any = None  # (Embedding layer, 2-D ids) on the object the layer returned
+    _deferred: bool = False  # values never gathered: only a projecting consumer may read it
 
     def __array_finalize__(self, obj: Any) -> None:
         self._source = None
+        self._deferred = False
 
 
 class EmbeddingTableGradient:
@@ -117,18 +119,29 @@ class Embedding(Layer):
         flat = arr.reshape(1, -1) if arr.ndim != 2 else arr
         return flat, shape
 
-    def _forward(self, inputs, mask=None, training=False, **kwargs):
+    def _forward(self, inputs, mask=None, training=False, consumer=None, **kwargs):
+        """Gather the vectors. In training, when ``consumer`` (the next layer of a Sequential)
+        projects this embedding itself (see ``SimpleRNN.projects_embedding``), the gather is
+        skipped: the consumer reads only the ids."""
         ids, shape = self._ids2d(inputs)
         self._maybe_build(shape)
+        offer = training and ids.shape == shape  # (batch, time) ids: offer the fused RNN path
+        deferred = offer and consumer is not None and getattr(
+            consumer, "projects_embedding", lambda *a: False)(self, ids)
         try:
-            out = ops.embedding_forward(ids, self.embeddings)
+            if deferred:  # check the ids now; the consumer gathers projected rows later
+                ops.check_token_ids(ids, self.input_dim)
+                out = np.empty(shape + (self.output_dim,), dtype=self.embeddings.dtype)
+            else:
+                out = ops.embedding_forward(ids, self.embeddings)
+                out = out.reshape(shape + (self.output_dim,))
         except ValueError as exc:
             raise ValueError(f"Layer {self.name!r}: {exc}") from None
         self._ids = (ids, shape) if training else None
-        out = out.reshape(shape + (self.output_dim,))
-        if training and ids.shape == shape:  # (batch, time) ids: offer the fused RNN path
+        if offer:
             out = out.view(EmbeddedTokens)
             out._source = (self, ids)
+            out._deferred = deferred
         return out
 
     def _backward(self, d_outputs):

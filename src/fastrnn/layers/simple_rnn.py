@@ -358,23 +358,32 @@ class SimpleRNN(Layer):
         return self.forward(inputs, mask=mask, training=bool(training),
                             initial_state=initial_state, **kwargs)
 
-    def _fused_embedding(self, inputs: Any, training: bool) -> tuple | None:
-        """(embedding layer, ids) when this layer reads an Embedding's training output and
-        projecting the vocabulary is cheaper than projecting every token, else None.
+    def projects_embedding(self, emb: Any, ids: np.ndarray) -> bool:
+        """Whether this layer, fed by ``emb``'s training output for ``ids`` (B, T), projects the
+        vocabulary itself instead of reading the gathered vectors.
 
         Then ``x @ kernel = (embeddings @ kernel)[ids]``, ``dkernel = embeddings.T @ S`` and
         ``d embeddings = S @ kernel.T`` with ``S`` the per-id sum of the projected-input
-        gradients: the same products over V rows instead of B*T rows. Input dropout (a mask
-        per sample and feature) and an activity regularizer on the Embedding rule it out.
+        gradients: the same products over V rows instead of B*T rows, so only when V is well
+        below B*T. Input dropout (a mask per sample and feature) and an activity regularizer on
+        the Embedding rule it out.
         """
+        return (self.cell.dropout == 0 and emb.activity_regularizer is None
+                and emb.embeddings.dtype == np.dtype(self.dtype)
+                and emb.input_dim * 2 <= ids.size)
+
+    def _fused_embedding(self, inputs: Any, training: bool) -> tuple | None:
+        """(embedding layer, ids) when ``inputs`` is an Embedding's training output that this
+        layer projects itself (:meth:`projects_embedding`), else None."""
         if not training or type(inputs) is not EmbeddedTokens or inputs._source is None:
             return None
         emb, ids = inputs._source
-        if (self.cell.dropout > 0 or emb.activity_regularizer is not None
-                or emb.embeddings.dtype != np.dtype(self.dtype)
-                or emb.input_dim * 2 > ids.size):
-            return None
-        return emb, ids
+        if self.projects_embedding(emb, ids):
+            return emb, ids
+        if inputs._deferred:  # never gathered: reading it would be garbage
+            raise RuntimeError(f"Layer {self.name!r} received an Embedding output whose "
+                               "vectors were not gathered")
+        return None
 
     def _forward(self, inputs, mask=None, training=False, initial_state=None):
         x = self._as_float(inputs)

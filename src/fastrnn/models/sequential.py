@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..layers.base import Layer, unique_name
+from ..layers.embedding import Embedding
 from ..layers.input_layer import InputLayer
 from . import summary as _summary
 from .data import as_array
@@ -354,7 +355,8 @@ class Sequential(TrainingMixin):
 
     def _forward(self, x: np.ndarray, training: bool, mask: Any = None) -> tuple[Any, Any]:
         """Run every layer; returns ``(outputs, output_mask)``."""
-        for layer in self._layers:
+        layers = self._layers
+        for i, layer in enumerate(layers):
             if mask is not None and not getattr(layer, "supports_masking", False):
                 if layer.name not in self._mask_warned:
                     self._mask_warned.add(layer.name)
@@ -364,7 +366,11 @@ class Sequential(TrainingMixin):
                         "masking and will therefore destroy the mask information. Downstream "
                         "layers will not see the mask.", stacklevel=3)
                 mask = None
-            out = layer.forward(x, mask=mask, training=training)
+            if training and isinstance(layer, Embedding) and i + 1 < len(layers):
+                # the next layer may project the embedding itself and skip the gather
+                out = layer.forward(x, mask=mask, training=True, consumer=layers[i + 1])
+            else:
+                out = layer.forward(x, mask=mask, training=training)
             mask = layer.compute_mask(x, mask)
             x = out
         return x, mask
