@@ -254,7 +254,8 @@ def simple_rnn_forward(
         recurrent_dropout_mask, act, bool(go_backwards), bool(zero_output_for_mask), threads,
     )
     cache = SimpleRNNCache(
-        x=x, kernel=kernel, recurrent_kernel=recurrent_kernel, has_bias=bias is not None,
+        # projected inputs: backward never reads x, keep only its (B, T) sizes
+        x=x if kernel is not None else np.empty((B, T, 0), dtype), kernel=kernel, recurrent_kernel=recurrent_kernel, has_bias=bias is not None,
         initial_state=initial_state, mask=mask, input_dropout_mask=input_dropout_mask,
         recurrent_dropout_mask=recurrent_dropout_mask, states=states, activation=act,
         go_backwards=bool(go_backwards), zero_output_for_mask=bool(zero_output_for_mask),
@@ -293,7 +294,7 @@ def simple_rnn_backward(
         d_outputs = _float_array(d_outputs, "d_outputs", (B, T, H), dtype)
     if d_final_state is not None:
         d_final_state = _float_array(d_final_state, "d_final_state", (B, H), dtype)
-    F = cache.x.shape[2]
+    F = H if cache.kernel is None else cache.x.shape[2]
     _require_memory("simple_rnn_backward", dtype.itemsize * (2 * B * T * F + 3 * B * T * H))
     threads = resolve_num_threads(num_threads)
     from . import _core

@@ -22,8 +22,10 @@ struct RnnArgs {
 };
 
 // Checks every argument against x's and kernel's shapes and fills the kernel problem.
+// `backward`: with projected inputs the backward pass never reads x, so x may be an empty
+// (B, T, 0) stand-in that only gives the batch and time sizes.
 template <typename T>
-SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
+SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias, bool backward) {
     require<T>(a.recurrent_kernel, "recurrent_kernel", {-1, -1});
     const int64_t H = a.recurrent_kernel.shape(1);
     int64_t F = H;
@@ -33,7 +35,7 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
     } else if (a.input_dropout_mask) {
         throw std::invalid_argument("input_dropout_mask needs a kernel (inputs not projected)");
     }
-    require<T>(a.x, "x", {-1, -1, F});
+    require<T>(a.x, "x", {-1, -1, (backward && !a.kernel) ? -1 : F});
     const int64_t B = a.x.shape(0), T_ = a.x.shape(1);
     if (B == 0 || T_ == 0 || H == 0)
         throw std::invalid_argument("x must have at least one sample and one step, kernel one unit");
@@ -65,7 +67,7 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias) {
 
 template <typename T>
 py::tuple forward(const RnnArgs& a) {
-    const SimpleRnnProblem<T> p = problem<T>(a, true);
+    const SimpleRnnProblem<T> p = problem<T>(a, true, false);
     const bool shared = !p.mask && !p.go_backwards;
     py::array_t<T> states({p.B, p.T, p.H});
     py::array_t<T> outputs = shared ? states : py::array_t<T>({p.B, p.T, p.H});
@@ -85,7 +87,7 @@ template <typename T>
 py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
                    const std::optional<py::array>& d_outputs,
                    const std::optional<py::array>& d_final_state) {
-    const SimpleRnnProblem<T> p = problem<T>(a, has_bias);
+    const SimpleRnnProblem<T> p = problem<T>(a, has_bias, true);
     require<T>(states, "states", {p.B, p.T, p.H});
     if (d_outputs) require<T>(*d_outputs, "d_outputs", {p.B, p.T, p.H});
     if (d_final_state) require<T>(*d_final_state, "d_final_state", {p.B, p.H});

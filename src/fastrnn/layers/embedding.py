@@ -131,7 +131,9 @@ class Embedding(Layer):
         try:
             if deferred:  # check the ids now; the consumer gathers projected rows later
                 ops.check_token_ids(ids, self.input_dim)
-                out = np.empty(shape + (self.output_dim,), dtype=self.embeddings.dtype)
+                # a read-only stand-in of the right shape that holds no (B, T, D) buffer
+                out = np.broadcast_to(np.zeros(self.output_dim, dtype=self.embeddings.dtype),
+                                      shape + (self.output_dim,))
             else:
                 out = ops.embedding_forward(ids, self.embeddings)
                 out = out.reshape(shape + (self.output_dim,))
