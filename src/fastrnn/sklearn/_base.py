@@ -94,19 +94,6 @@ class BaseRNNEstimator(BaseEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    # ------------------------------------------------------------------ pickling
-    def __setstate__(self, state: dict) -> None:
-        """Restore a pickled estimator so that a loaded model can keep training.
-
-        fastrnn optimizers look their variables up by ``id()``, which changes on unpickling
-        (the arrays themselves stay shared with the layers): the lookup is rebuilt here.
-        """
-        super().__setstate__(state)
-        opt = getattr(getattr(self, "model_", None), "optimizer", None)
-        variables = getattr(opt, "_variables", None)
-        if variables is not None and hasattr(opt, "_index"):
-            opt._index = {id(v): i for i, v in enumerate(variables)}
-
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
         """2-D (univariate series) and 3-D (samples, time, features) float input; no NaN."""
