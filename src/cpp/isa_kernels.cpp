@@ -71,8 +71,10 @@ inline typename Vec<T>::type load(const T* p) {
 template <typename T>
 inline void store(T* p, typename Vec<T>::type v) { std::memcpy(p, &v, sizeof(v)); }
 
+// Every lane = s: a broadcast. Written as s - 0, which the compiler folds away; `0 + s`
+// would cost an addition in every use (0 + -0 is +0, so it cannot be folded).
 template <typename T>
-inline typename Vec<T>::type splat(T s) { return typename Vec<T>::type{} + s; }
+inline typename Vec<T>::type splat(T s) { return s - typename Vec<T>::type{}; }
 
 template <typename T>
 constexpr T exp_clamp() { return std::is_same<T, float>::value ? T(87) : T(708); }

@@ -128,129 +128,142 @@ void apply_recurrent_mask(const SimpleRnnProblem<T>& p, const T* prev, int64_t s
     }
 }
 
-// After step s has written states rows [b0, b0+nb) (columns [j0, j1)): restore masked rows to
-// the previous state and write the outputs of the step.
+// Masked rows of the step at input time t keep the previous state: rows h (row stride ld),
+// previous state prev (stride prev_ld, nullptr for zeros), columns [j0, j1).
 template <typename T>
-void finish_step(const SimpleRnnProblem<T>& p, T* outputs, T* states, int64_t s, int64_t b0,
-                 int64_t nb, int64_t j0, int64_t j1) {
-    const int64_t t = input_time(s, p.T, p.go_backwards);
+void keep_masked_rows(const SimpleRnnProblem<T>& p, T* h, int64_t ld, const T* prev,
+                      int64_t prev_ld, int64_t t, int64_t b0, int64_t nb, int64_t j0, int64_t j1) {
+    if (!p.mask) return;
     const size_t width = static_cast<size_t>(j1 - j0) * sizeof(T);
-    int64_t prev_stride;
-    const T* prev = previous_state(p, states, s, b0, prev_stride);
     for (int64_t i = 0; i < nb; ++i) {
-        const int64_t b = b0 + i;
-        T* h = states + (b * p.T + t) * p.H + j0;
-        const bool valid = !p.mask || p.mask[b * p.T + t];
-        if (!valid) {
-            if (prev) std::memcpy(h, prev + i * prev_stride + j0, width);
-            else std::memset(h, 0, width);
-        }
-        if (outputs == states) continue;
-        T* o = outputs + (b * p.T + s) * p.H + j0;
-        if (valid) std::memcpy(o, h, width);
-        else if (p.zero_output_for_mask || s == 0) std::memset(o, 0, width);
-        else std::memcpy(o, o - p.H, width);
+        if (p.mask[(b0 + i) * p.T + t]) continue;
+        if (prev) std::memcpy(h + i * ld + j0, prev + i * prev_ld + j0, width);
+        else std::memset(h + i * ld + j0, 0, width);
     }
 }
 
-// Rows [r0, r1) of the (B*T, H) input projection x~ . kernel + bias into states; without a
-// kernel (projected_inputs) only the bias is added.
+// Outputs (B, T, H) of steps [s0, s1) for rows [b0, b0+nb), columns [j0, j1), from the
+// finished states: a masked step outputs zeros (zero_output_for_mask, or at the first step)
+// or the previous output.
 template <typename T>
-void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin, T* states,
-                  int64_t r0, int64_t r1) {
+void write_outputs(const SimpleRnnProblem<T>& p, T* outputs, const T* states, int64_t s0,
+                   int64_t s1, int64_t b0, int64_t nb, int64_t j0, int64_t j1) {
+    const size_t width = static_cast<size_t>(j1 - j0) * sizeof(T);
+    for (int64_t b = b0; b < b0 + nb; ++b)
+        for (int64_t s = s0; s < s1; ++s) {
+            const int64_t t = input_time(s, p.T, p.go_backwards);
+            T* o = outputs + (b * p.T + s) * p.H + j0;
+            if (!p.mask || p.mask[b * p.T + t]) std::memcpy(o, states + (b * p.T + t) * p.H + j0, width);
+            else if (p.zero_output_for_mask || s == 0) std::memset(o, 0, width);
+            else std::memcpy(o, o - p.H, width);
+        }
+}
+
+// `count` rows from row r0 of the (B*T, H) input projection x~ . kernel + bias into dst (row
+// stride ldc); without a kernel (projected_inputs) only the bias is added.
+template <typename T>
+void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin, int64_t r0,
+                  int64_t count, T* dst, int64_t ldc) {
     if (!p.projected_inputs) {
-        product<T>(K, states + r0 * p.H, p.H, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, r1 - r0,
-               p.H, p.F, false, Activation::Linear);
+        product<T>(K, dst, ldc, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, count, p.H, p.F,
+                   false, Activation::Linear);
         return;
     }
-    for (int64_t r = r0; r < r1; ++r) {
-        T* dst = states + r * p.H;
-        const T* src = xin + r * p.H;
+    for (int64_t r = 0; r < count; ++r) {
+        T* d = dst + r * ldc;
+        const T* src = xin + (r0 + r) * p.H;
         if (p.bias)
-            for (int64_t j = 0; j < p.H; ++j) dst[j] = src[j] + p.bias[j];
+            for (int64_t j = 0; j < p.H; ++j) d[j] = src[j] + p.bias[j];
         else
-            std::memcpy(dst, src, static_cast<size_t>(p.H) * sizeof(T));
+            std::memcpy(d, src, static_cast<size_t>(p.H) * sizeof(T));
     }
 }
 
-// Input projection of steps [t0, t1) for rows [b0, b1) into states.
+// The recurrent part of one step for rows [b0, b0+nb), columns [j0, j1): rows h (stride ld)
+// hold the input projection and become the new state; prev (stride prev_ld) is the state
+// before the step, nullptr for zeros.
 template <typename T>
-void project_inputs(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
-                    T* states, int64_t b0, int64_t b1, int64_t t0, int64_t t1) {
-    for (int64_t b = b0; b < b1; ++b) project_rows(K, p, xin, states, b * p.T + t0, b * p.T + t1);
-}
-
-// The recurrent part of step s for rows [b0, b0+nb), columns [j0, j1): states rows hold the
-// input projection and become the new state.
-template <typename T>
-void recurrent_step(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* states, int64_t s,
-                    int64_t b0, int64_t nb, int64_t j0, int64_t j1, T* scratch) {
-    const int64_t t = input_time(s, p.T, p.go_backwards);
-    int64_t stride;
-    const T* prev = previous_state(p, states, s, b0, stride);
-    T* C = states + (b0 * p.T + t) * p.H + j0;
+void recurrent_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* h, int64_t ld,
+                    const T* prev, int64_t prev_ld, int64_t b0, int64_t nb, int64_t j0,
+                    int64_t j1, T* scratch) {
+    T* C = h + j0;
     if (!prev) {
-        for (int64_t i = 0; i < nb; ++i) K.activation_forward(C + i * p.T * p.H, j1 - j0, p.activation);
+        for (int64_t i = 0; i < nb; ++i) K.activation_forward(C + i * ld, j1 - j0, p.activation);
         return;
     }
     if (p.recurrent_dropout_mask) {
-        apply_recurrent_mask(p, prev, stride, b0, nb, scratch);
+        apply_recurrent_mask(p, prev, prev_ld, b0, nb, scratch);
         prev = scratch;
-        stride = p.H;
+        prev_ld = p.H;
     }
     if (p.B == 1)  // a lone sample: latency-bound, see IsaKernels::gemv
         K.gemv(C, prev, 1, p.recurrent_kernel + j0, p.H, nullptr, j1 - j0, p.H, true,
                p.activation);
     else
-        product<T>(K, C, p.T * p.H, prev, stride, 1, p.recurrent_kernel + j0, p.H, nullptr, nb,
-               j1 - j0, p.H, true, p.activation);
+        product<T>(K, C, ld, prev, prev_ld, 1, p.recurrent_kernel + j0, p.H, nullptr, nb,
+                   j1 - j0, p.H, true, p.activation);
 }
 
+// Threads split the batch: rows [b0, b1) of each thread go through every step without a
+// barrier, the input projection computed for kTimeBlock steps at a time; `scratch` gives each
+// thread rows_per_thread * H for the recurrent dropout.
 template <typename T>
 void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                          T* outputs, T* states, int threads, std::vector<T>& scratch,
                          int64_t rows_per_thread) {
+    if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * rows_per_thread * p.H));
     parallel_region(threads, [&](int tid, int nt) {
         int64_t b0, b1;
         split_range(p.B, row_split(K, p), tid, nt, b0, b1);
         if (b0 >= b1) return;
-        T* mine = scratch.data() + tid * rows_per_thread * p.H;
-        const int64_t blocks = (p.T + kTimeBlock - 1) / kTimeBlock;
-        for (int64_t bi = 0; bi < blocks; ++bi) {
-            const int64_t blk = p.go_backwards ? blocks - 1 - bi : bi;
-            const int64_t t0 = blk * kTimeBlock, t1 = std::min(p.T, t0 + kTimeBlock);
-            project_inputs(K, p, xin, states, b0, b1, t0, t1);
-            for (int64_t k = 0; k < t1 - t0; ++k) {
-                const int64_t t = p.go_backwards ? t1 - 1 - k : t0 + k;
-                const int64_t s = input_time(t, p.T, p.go_backwards);
-                recurrent_step(K, p, states, s, b0, b1 - b0, 0, p.H, mine);
-                finish_step(p, outputs, states, s, b0, b1 - b0, 0, p.H);
+        const int64_t nb = b1 - b0, ld = p.T * p.H;
+        T* masked = scratch.data() + tid * rows_per_thread * p.H;
+        for (int64_t s0 = 0; s0 < p.T; s0 += kTimeBlock) {
+            const int64_t s1 = std::min(p.T, s0 + kTimeBlock);
+            const int64_t t_lo = p.go_backwards ? p.T - s1 : s0;  // first input time read
+            for (int64_t b = b0; b < b1; ++b)
+                project_rows(K, p, xin, b * p.T + t_lo, s1 - s0, states + (b * p.T + t_lo) * p.H,
+                             p.H);
+            for (int64_t s = s0; s < s1; ++s) {
+                const int64_t t = input_time(s, p.T, p.go_backwards);
+                int64_t prev_ld;
+                const T* prev = previous_state(p, states, s, b0, prev_ld);
+                T* h = states + (b0 * p.T + t) * p.H;
+                recurrent_rows(K, p, h, ld, prev, prev_ld, b0, nb, 0, p.H, masked);
+                keep_masked_rows(p, h, ld, prev, prev_ld, t, b0, nb, 0, p.H);
             }
+            if (outputs != states) write_outputs(p, outputs, states, s0, s1, b0, nb, 0, p.H);
         }
     });
 }
 
+// Threads split the units (few samples, wide layer): one barrier per step.
 template <typename T>
 void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                          T* outputs, T* states, int threads, std::vector<T>& scratch) {
+    if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
     parallel_region(threads, [&](int tid, int nt) {
         int64_t r0, r1;  // rows of the (B*T, H) projection
         split_range(p.B * p.T, row_split(K, p), tid, nt, r0, r1);
-        if (r0 < r1) project_rows(K, p, xin, states, r0, r1);
+        if (r0 < r1) project_rows(K, p, xin, r0, r1 - r0, states + r0 * p.H, p.H);
         thread_barrier();
         int64_t j0, j1;
         split_range(p.H, K.nr, tid, nt, j0, j1);
         T* mine = scratch.data() + tid * p.B * p.H;
         for (int64_t s = 0; s < p.T; ++s) {
             if (j0 < j1) {
-                recurrent_step(K, p, states, s, 0, p.B, j0, j1, mine);
-                finish_step(p, outputs, states, s, 0, p.B, j0, j1);
+                const int64_t t = input_time(s, p.T, p.go_backwards);
+                int64_t prev_ld;
+                const T* prev = previous_state(p, states, s, 0, prev_ld);
+                T* h = states + t * p.H;
+                recurrent_rows(K, p, h, p.T * p.H, prev, prev_ld, 0, p.B, j0, j1, mine);
+                keep_masked_rows(p, h, p.T * p.H, prev, prev_ld, t, 0, p.B, j0, j1);
+                if (outputs != states) write_outputs(p, outputs, states, s, s + 1, 0, p.B, j0, j1);
             }
             thread_barrier();
         }
     });
 }
-
 // Threads that have work when rows are split in tiles of `tile`.
 inline int useful_threads(int requested, int64_t items, int64_t tile) {
     const int64_t tiles = (items + tile - 1) / tile;
@@ -278,16 +291,13 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& problem, T* outputs, T* final
     const T* xin = masked_inputs(p, workspace<T>(kInputs));
     std::vector<T>& scratch = workspace<T>(kRows);
     if (split_units(K, p)) {
-        const int threads = useful_threads(p.threads, p.H, K.nr);
-        if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
-        forward_split_units(K, p, xin, outputs, states, threads, scratch);
+        forward_split_units(K, p, xin, outputs, states, useful_threads(p.threads, p.H, K.nr),
+                            scratch);
     } else {
         const int64_t split = row_split(K, p);
         const int threads = useful_threads(p.threads, p.B, split);
         const int64_t tiles = (p.B + split - 1) / split;
         const int64_t rows_per_thread = ((tiles + threads - 1) / threads) * split;
-        if (p.recurrent_dropout_mask)
-            scratch.resize(static_cast<size_t>(threads * rows_per_thread * p.H));
         forward_split_batch(K, p, xin, outputs, states, threads, scratch, rows_per_thread);
     }
     const int64_t t_last = input_time(p.T - 1, p.T, p.go_backwards);
@@ -307,6 +317,25 @@ struct BackwardRows {
     T* carry;   // (nb, H) output gradients of masked steps waiting for the last valid step
 };
 
+// Rows [b0, b0+nb) of one step: row i of each array at pointer + i * ld.
+template <typename T>
+struct StepRows {
+    T* delta;       // gradient before the activation
+    const T* y;     // state after the step
+    const T* dout;  // gradient for the output of the step, or nullptr
+    int64_t ld;
+};
+
+// Rows of step s in the (B, T, H) arrays themselves.
+template <typename T>
+StepRows<T> rows_in_place(const SimpleRnnProblem<T>& p, T* delta, const T* states,
+                          const T* d_outputs, int64_t s, int64_t b0) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    const int64_t at = (b0 * p.T + t) * p.H;
+    return {delta + at, states + at, d_outputs ? d_outputs + (b0 * p.T + s) * p.H : nullptr,
+            p.T * p.H};
+}
+
 // Prefetch the rows of step s that the backward pass reads (states, d_outputs): they are T*H
 // apart, too far for the hardware prefetchers, and were last touched long ago.
 template <typename T>
@@ -325,27 +354,24 @@ void prefetch_step(const SimpleRnnProblem<T>& p, const T* states, const T* d_out
     }
 }
 
-// delta rows of step s from the gradients reaching it (columns [j0, j1)).
+// delta rows of the step at input time t from the gradients reaching it (columns [j0, j1)).
 template <typename T>
-void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
-                 const T* d_outputs, T* delta, int64_t s, int64_t b0, int64_t nb, int64_t j0,
-                 int64_t j1, const BackwardRows<T>& w) {
-    const int64_t t = input_time(s, p.T, p.go_backwards);
-    const int64_t n = j1 - j0, seq = p.T * p.H;
-    const int64_t first = (b0 * p.T + t) * p.H + j0;
-    const T* dout = d_outputs ? d_outputs + (b0 * p.T + s) * p.H + j0 : nullptr;
+void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const StepRows<T>& v,
+                 int64_t t, int64_t b0, int64_t nb, int64_t j0, int64_t j1,
+                 const BackwardRows<T>& w) {
+    const int64_t n = j1 - j0;
     if (!p.mask) {
-        K.step_delta(delta + first, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H,
-                     p.activation);
+        K.step_delta(v.delta + j0, w.g_next + j0, v.dout ? v.dout + j0 : nullptr, nullptr,
+                     v.y + j0, nb, n, v.ld, p.H, p.activation);
         return;
     }
     for (int64_t i = 0; i < nb; ++i) {
         T* carry = w.carry ? w.carry + i * p.H + j0 : nullptr;
-        const T* dv = dout ? dout + i * seq : nullptr;
-        T* d = delta + first + i * seq;
+        const T* dv = v.dout ? v.dout + i * v.ld + j0 : nullptr;
+        T* d = v.delta + i * v.ld + j0;
         if (p.mask[(b0 + i) * p.T + t]) {
-            K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, states + first + i * seq, 1, n,
-                         seq, p.H, p.activation);
+            K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, v.y + i * v.ld + j0, 1, n, v.ld,
+                         p.H, p.activation);
             continue;
         }
         std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));
@@ -354,19 +380,17 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
     }
 }
 
-// g_prev rows = (delta_s . recurrent_kernel^T) * m_h, or g_next where the step was masked.
+// g_prev rows = (delta . recurrent_kernel^T) * m_h, or g_next where the step was masked.
 template <typename T>
-void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
-                         const T* rec_t, int64_t s, int64_t b0, int64_t nb, int64_t j0,
-                         int64_t j1, const BackwardRows<T>& w) {
-    const int64_t t = input_time(s, p.T, p.go_backwards);
-    const T* d = delta + (b0 * p.T + t) * p.H;
+void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                         const StepRows<T>& v, const T* rec_t, int64_t t, int64_t b0,
+                         int64_t nb, int64_t j0, int64_t j1, const BackwardRows<T>& w) {
     if (p.B == 1)  // a lone sample: latency-bound, see IsaKernels::gemv
-        K.gemv(w.g_prev + j0, d, 1, rec_t + j0, p.H, nullptr, j1 - j0, p.H, false,
+        K.gemv(w.g_prev + j0, v.delta, 1, rec_t + j0, p.H, nullptr, j1 - j0, p.H, false,
                Activation::Linear);
     else
-        product<T>(K, w.g_prev + j0, p.H, d, p.T * p.H, 1, rec_t + j0, p.H, nullptr, nb, j1 - j0, p.H,
-               false, Activation::Linear);
+        product<T>(K, w.g_prev + j0, p.H, v.delta, v.ld, 1, rec_t + j0, p.H, nullptr, nb,
+                   j1 - j0, p.H, false, Activation::Linear);
     for (int64_t i = 0; i < nb; ++i) {
         const int64_t b = b0 + i;
         T* gp = w.g_prev + i * p.H;
@@ -377,13 +401,6 @@ void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
             for (int64_t j = j0; j < j1; ++j) gp[j] *= m[j];
         }
     }
-}
-
-template <typename T>
-BackwardRows<T> rows_in(std::vector<T>& buf, int tid, int64_t rows, int64_t H, bool carry) {
-    const int64_t n = rows * H;
-    T* base = buf.data() + tid * n * (carry ? 3 : 2);
-    return BackwardRows<T>{base, base + n, carry ? base + 2 * n : nullptr};
 }
 
 template <typename T>
@@ -399,54 +416,77 @@ void init_rows(const SimpleRnnProblem<T>& p, const T* d_final_state, int64_t b0,
 
 // The sequential pass: delta (B, T, H) by input time and dinitial_state (B, H).
 template <typename T>
-void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
-                           const T* states, const T* d_outputs, const T* d_final_state,
-                           const T* rec_t, T* delta, T* dinitial_state) {
+void backward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                          const T* states, const T* d_outputs, const T* d_final_state,
+                          const T* rec_t, T* delta, T* dinitial_state) {
     const bool carry = p.mask && !p.zero_output_for_mask;
     std::vector<T>& buf = workspace<T>(kRows);
-    if (split_units(K, p)) {
-        const int threads = useful_threads(p.threads, p.H, K.nr);
-        buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
-        BackwardRows<T> shared = rows_in(buf, 0, p.B, p.H, carry);
-        parallel_region(threads, [&](int tid, int nt) {
-            int64_t j0, j1;
-            split_range(p.H, K.nr, tid, nt, j0, j1);
-            BackwardRows<T> w = shared;
-            init_rows(p, d_final_state, 0, p.B, j0, j1, w);
-            for (int64_t s = p.T - 1; s >= 0; --s) {
-                step_deltas(K, p, states, d_outputs, delta, s, 0, p.B, j0, j1, w);
-                thread_barrier();  // the product below reads every column of delta
-                if (j0 < j1) step_state_gradient(K, p, delta, rec_t, s, 0, p.B, j0, j1, w);
-                std::swap(w.g_next, w.g_prev);
-            }
-            for (int64_t b = 0; b < p.B; ++b)
-                std::memcpy(dinitial_state + b * p.H + j0, w.g_next + b * p.H + j0,
-                            static_cast<size_t>(j1 - j0) * sizeof(T));
-        });
-        return;
-    }
-    const int64_t split = row_split(K, p);
-    const int threads = useful_threads(p.threads, p.B, split);
-    const int64_t tiles = (p.B + split - 1) / split;
-    const int64_t rows = ((tiles + threads - 1) / threads) * split;
-    buf.resize(static_cast<size_t>(threads * rows * p.H * (carry ? 3 : 2)));
-    parallel_region(threads, [&](int tid, int nt) {
-        int64_t b0, b1;
-        split_range(p.B, row_split(K, p), tid, nt, b0, b1);
-        if (b0 >= b1) return;
-        const int64_t nb = b1 - b0;
-        BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
-        init_rows(p, d_final_state, b0, nb, 0, p.H, w);
+    buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
+    T* base = buf.data();
+    const int64_t n = p.B * p.H;
+    const BackwardRows<T> shared{base, base + n, carry ? base + 2 * n : nullptr};
+    parallel_region(useful_threads(p.threads, p.H, K.nr), [&](int tid, int nt) {
+        int64_t j0, j1;
+        split_range(p.H, K.nr, tid, nt, j0, j1);
+        BackwardRows<T> w = shared;
+        init_rows(p, d_final_state, 0, p.B, j0, j1, w);
         for (int64_t s = p.T - 1; s >= 0; --s) {
-            prefetch_step(p, states, d_outputs, s - 1, b0, nb);
-            step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
-            step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
+            const int64_t t = input_time(s, p.T, p.go_backwards);
+            const StepRows<T> v = rows_in_place(p, delta, states, d_outputs, s, 0);
+            step_deltas(K, p, v, t, 0, p.B, j0, j1, w);
+            thread_barrier();  // the product below reads every column of delta
+            if (j0 < j1) step_state_gradient(K, p, v, rec_t, t, 0, p.B, j0, j1, w);
             std::swap(w.g_next, w.g_prev);
         }
-        std::memcpy(dinitial_state + b0 * p.H, w.g_next, static_cast<size_t>(nb * p.H) * sizeof(T));
+        for (int64_t b = 0; b < p.B; ++b)
+            std::memcpy(dinitial_state + b * p.H + j0, w.g_next + b * p.H + j0,
+                        static_cast<size_t>(j1 - j0) * sizeof(T));
     });
 }
 
+// Threads split the batch: rows [b0, b1) of each thread go back through every step without a
+// barrier.
+template <typename T>
+void backward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                          const T* states, const T* d_outputs, const T* d_final_state,
+                          const T* rec_t, T* delta, T* dinitial_state) {
+    const bool carry = p.mask && !p.zero_output_for_mask;
+    const int64_t split = row_split(K, p);
+    const int threads = useful_threads(p.threads, p.B, split);
+    const int64_t tiles = (p.B + split - 1) / split;
+    const int64_t per_thread = ((tiles + threads - 1) / threads) * split * p.H * (carry ? 3 : 2);
+    std::vector<T>& buf = workspace<T>(kRows);
+    buf.resize(static_cast<size_t>(threads * per_thread));
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t b0, b1;
+        split_range(p.B, split, tid, nt, b0, b1);
+        if (b0 >= b1) return;
+        const int64_t nb = b1 - b0, n = nb * p.H;
+        T* base = buf.data() + tid * per_thread;
+        BackwardRows<T> w{base, base + n, carry ? base + 2 * n : nullptr};
+        init_rows(p, d_final_state, b0, nb, 0, p.H, w);
+        for (int64_t s = p.T - 1; s >= 0; --s) {
+            const int64_t t = input_time(s, p.T, p.go_backwards);
+            const StepRows<T> v = rows_in_place(p, delta, states, d_outputs, s, b0);
+            prefetch_step(p, states, d_outputs, s - 1, b0, nb);
+            step_deltas(K, p, v, t, b0, nb, 0, p.H, w);
+            step_state_gradient(K, p, v, rec_t, t, b0, nb, 0, p.H, w);
+            std::swap(w.g_next, w.g_prev);
+        }
+        std::memcpy(dinitial_state + b0 * p.H, w.g_next, static_cast<size_t>(n) * sizeof(T));
+    });
+}
+
+// The sequential pass: delta (B, T, H) by input time and dinitial_state (B, H).
+template <typename T>
+void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                           const T* states, const T* d_outputs, const T* d_final_state,
+                           const T* rec_t, T* delta, T* dinitial_state) {
+    if (split_units(K, p))
+        backward_split_units(K, p, states, d_outputs, d_final_state, rec_t, delta, dinitial_state);
+    else
+        backward_split_batch(K, p, states, d_outputs, d_final_state, rec_t, delta, dinitial_state);
+}
 // (rows, cols) -> (cols, rows)
 template <typename T>
 std::vector<T> transposed(const T* a, int64_t rows, int64_t cols) {
