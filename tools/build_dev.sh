@@ -3,6 +3,9 @@
 # sources (src/fastrnn), so `PYTHONPATH=src` (or the dev .pth) imports it without pip install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The project venv when there is one: another interpreter may lack scipy-openblas32 (the
+# build then silently has no BLAS).
+if [[ -z "${PYTHON:-}" && -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; fi
 py=${PYTHON:-python}
 cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DFASTRNN_BUILD_PYTHON=ON \
   -DSKBUILD_PROJECT_NAME=fastrnn -DSKBUILD_PROJECT_VERSION=0.1.0 \

@@ -163,10 +163,10 @@ void write_outputs(const SimpleRnnProblem<T>& p, T* outputs, const T* states, in
 // stride ldc); without a kernel (projected_inputs) only the bias is added.
 template <typename T>
 void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin, int64_t r0,
-                  int64_t count, T* dst, int64_t ldc) {
+                  int64_t count, T* dst, int64_t ldc, int64_t blas_rows = kBlasRows) {
     if (!p.projected_inputs) {
         product<T>(K, dst, ldc, xin + r0 * p.F, p.F, 1, p.kernel, p.H, p.bias, count, p.H, p.F,
-                   false, Activation::Linear);
+                   false, Activation::Linear, blas_rows);
         return;
     }
     for (int64_t r = 0; r < count; ++r) {
@@ -177,6 +177,14 @@ void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T*
         else
             std::memcpy(d, src, static_cast<size_t>(p.H) * sizeof(T));
     }
+}
+
+// The whole (B*T, H) projection at once, threads taking fixed blocks of rows: for layers whose
+// projection goes to OpenBLAS, which repacks the kernel in every call (per-sample calls of a
+// few steps spent more time packing than multiplying).
+template <typename T>
+bool project_up_front(const SimpleRnnProblem<T>& p) {
+    return !p.projected_inputs && blas_worthwhile(p.H, p.F, p.F, 1);
 }
 
 // The recurrent part of one step for rows [b0, b0+nb), columns [j0, j1): rows h (stride ld)
@@ -205,14 +213,22 @@ void recurrent_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* h, 
 }
 
 // Threads split the batch: rows [b0, b1) of each thread go through every step without a
-// barrier, the input projection computed for kTimeBlock steps at a time; `scratch` gives each
-// thread rows_per_thread * H for the recurrent dropout.
+// barrier, the input projection computed for kTimeBlock steps at a time (or all at once, see
+// project_up_front); `scratch` gives each thread rows_per_thread * H for the recurrent dropout.
 template <typename T>
 void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                          T* outputs, T* states, int threads, std::vector<T>& scratch,
                          int64_t rows_per_thread) {
     if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * rows_per_thread * p.H));
+    const bool up_front = project_up_front(p);
     parallel_region(threads, [&](int tid, int nt) {
+        if (up_front) {
+            int64_t r0, r1;
+            split_range(p.B * p.T, kBlasRowsLarge, tid, nt, r0, r1);
+            if (r0 < r1)
+                project_rows(K, p, xin, r0, r1 - r0, states + r0 * p.H, p.H, kBlasRowsLarge);
+            thread_barrier();
+        }
         int64_t b0, b1;
         split_range(p.B, row_split(K, p), tid, nt, b0, b1);
         if (b0 >= b1) return;
@@ -221,7 +237,7 @@ void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
         for (int64_t s0 = 0; s0 < p.T; s0 += kTimeBlock) {
             const int64_t s1 = std::min(p.T, s0 + kTimeBlock);
             const int64_t t_lo = p.go_backwards ? p.T - s1 : s0;  // first input time read
-            for (int64_t b = b0; b < b1; ++b)
+            for (int64_t b = b0; b < b1 && !up_front; ++b)
                 project_rows(K, p, xin, b * p.T + t_lo, s1 - s0, states + (b * p.T + t_lo) * p.H,
                              p.H);
             for (int64_t s = s0; s < s1; ++s) {
@@ -244,8 +260,8 @@ void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
     if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
     parallel_region(threads, [&](int tid, int nt) {
         int64_t r0, r1;  // rows of the (B*T, H) projection
-        split_range(p.B * p.T, row_split(K, p), tid, nt, r0, r1);
-        if (r0 < r1) project_rows(K, p, xin, r0, r1 - r0, states + r0 * p.H, p.H);
+        split_range(p.B * p.T, kBlasRowsLarge, tid, nt, r0, r1);
+        if (r0 < r1) project_rows(K, p, xin, r0, r1 - r0, states + r0 * p.H, p.H, kBlasRowsLarge);
         thread_barrier();
         int64_t j0, j1;
         split_range(p.H, K.nr, tid, nt, j0, j1);
@@ -560,7 +576,11 @@ template <typename T>
 void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                       const T* states, const T* delta, T* dkernel, T* drec, T* dbias) {
     const int64_t R = p.B * p.T, F = p.F, H = p.H;
-    if (F * H >= 128 * 128 && H * H >= 128 * 128)  // enough output tiles for every thread
+    // Output rows split between threads in blocks of kBlasRowsLarge: only when both matrices
+    // have whole blocks (otherwise one thread would do it all); narrower layers reduce partial
+    // sums over chunks of rows instead. The choice depends on the shapes only, never on the
+    // thread count, so the summation order is fixed.
+    if (F >= kBlasRowsLarge && H >= kBlasRowsLarge)
         return weight_gradients_by_output(K, p, xin, states, delta, dkernel, drec, dbias);
     const int64_t cr = chunk_rows(R);
     const int64_t chunks = (R + cr - 1) / cr;
