@@ -43,20 +43,26 @@ def test_fused_training_matches_the_plain_path(monkeypatch, mask_zero, bidirecti
 def test_fused_path_is_taken_and_skips_the_gather(monkeypatch):
     from fastrnn import ops
 
-    calls = []
-    real = ops.embedding_forward
+    gathers, rnn_calls = [], []
+    real_gather, real_rnn = ops.embedding_forward, ops.simple_rnn_forward
 
-    def spy(ids, table, **kw):
-        calls.append(table.shape)
-        return real(ids, table, **kw)
+    def spy_gather(ids, table, **kw):
+        gathers.append(table.shape)
+        return real_gather(ids, table, **kw)
 
-    monkeypatch.setattr(ops, "embedding_forward", spy)
+    def spy_rnn(x, kernel, *args, token_ids=None, **kw):
+        rnn_calls.append((x.shape, kernel is None, None if token_ids is None else token_ids.shape))
+        return real_rnn(x, kernel, *args, token_ids=token_ids, **kw)
+
+    monkeypatch.setattr(ops, "embedding_forward", spy_gather)
+    monkeypatch.setattr(ops, "simple_rnn_forward", spy_rnn)
     ids = np.random.default_rng(0).integers(1, 20, size=(32, 10))
     m = Sequential([L.Embedding(20, 4), L.SimpleRNN(5), L.Dense(1)])
     m.compile("sgd", "mse")
     m.train_on_batch(ids, np.zeros((32, 1), np.float32))
-    # one gather, of the projected table (V, units), not of the (V, output_dim) embeddings
-    assert calls == [(20, 5)]
+    # no gather at all: the engine reads the projected table (V, units) through the ids
+    assert gathers == []
+    assert rnn_calls == [((20, 5), True, (32, 10))]
 
 
 def test_out_of_range_ids_still_name_the_embedding():

@@ -160,7 +160,8 @@ void write_outputs(const SimpleRnnProblem<T>& p, T* outputs, const T* states, in
 }
 
 // `count` rows from row r0 of the (B*T, H) input projection x~ . kernel + bias into dst (row
-// stride ldc); without a kernel (projected_inputs) only the bias is added.
+// stride ldc); without a kernel (projected_inputs) only the bias is added to the rows of x, or
+// to the table rows that token_ids name.
 template <typename T>
 void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin, int64_t r0,
                   int64_t count, T* dst, int64_t ldc, int64_t blas_rows = kBlasRows) {
@@ -171,7 +172,7 @@ void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T*
     }
     for (int64_t r = 0; r < count; ++r) {
         T* d = dst + r * ldc;
-        const T* src = xin + (r0 + r) * p.H;
+        const T* src = xin + (p.token_ids ? p.token_ids[r0 + r] : r0 + r) * p.H;
         if (p.bias)
             for (int64_t j = 0; j < p.H; ++j) d[j] = src[j] + p.bias[j];
         else
@@ -624,6 +625,10 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
 template <typename T>
 void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
                      T* dx) {
+    if (p.token_ids) {  // the table's gradient: delta rows summed per id
+        embedding_backward(dx, p.token_ids, delta, p.B * p.T, p.V, p.H, p.threads);
+        return;
+    }
     if (p.projected_inputs) {  // the gradient of the projected inputs is delta itself
         std::memcpy(dx, delta, static_cast<size_t>(p.B * p.T * p.H) * sizeof(T));
         return;

@@ -46,7 +46,7 @@ class SimpleRNNCache:
     """Everything the backward pass needs from one forward call (contiguous private copies)."""
 
     __slots__ = (
-        "x", "kernel", "recurrent_kernel", "has_bias", "initial_state", "mask",
+        "x", "kernel", "token_ids", "recurrent_kernel", "has_bias", "initial_state", "mask",
         "input_dropout_mask", "recurrent_dropout_mask", "states", "activation",
         "go_backwards", "zero_output_for_mask",
     )
@@ -162,6 +162,7 @@ def simple_rnn_forward(
     input_dropout_mask=None,
     recurrent_dropout_mask=None,
     num_threads: int | None = None,
+    token_ids=None,
 ) -> SimpleRNNForward:
     """Run a SimpleRNN layer over a whole batch of sequences.
 
@@ -183,6 +184,10 @@ def simple_rnn_forward(
         recurrent_dropout_mask: (B, H) multiplicative mask on every h_{t-1}, the initial
             state included.
         num_threads: threads for this call; None uses :func:`fastrnn.get_num_threads`.
+        token_ids: (B, T) integer ids, with ``kernel=None`` only: ``x`` is then a (V, H) table
+            of projected rows (e.g. ``embeddings @ kernel``) and step t of sample b reads row
+            ``token_ids[b, t]``; the backward ``dx`` is the (V, H) gradient of that table. This
+            is an Embedding followed by the layer without gathering B*T vectors.
 
     Returns:
         ``SimpleRNNForward(outputs (B, T, H), final_state (B, H), cache)``.
@@ -216,15 +221,36 @@ def simple_rnn_forward(
             f"{weights_name} must have at least one unit. Received: shape={weights.shape}"
         )
     x = _as_array(x, "x")
-    if x.ndim == 3:
+    if token_ids is not None:
+        if kernel is not None:
+            raise ValueError("token_ids needs kernel=None: x must then be the (V, H) table of "
+                             "projected rows")
+        x = _float_array(x, "x", ("V", H), dtype)
+        if x.shape[0] == 0:
+            raise ValueError(f"x (the table of projected rows) must have at least one row. "
+                             f"Received: shape={x.shape}")
+        _check_finite(x, "x")
+        token_ids = _as_array(token_ids, "token_ids")
+        if token_ids.ndim == 2:  # outputs and states (the backward pass adds deltas)
+            _require_memory("simple_rnn_forward", dtype.itemsize * 2 * token_ids.size * H)
+        try:
+            token_ids = _token_ids(token_ids, x.shape[0])
+        except (TypeError, ValueError) as err:  # name the argument as the caller knows it
+            raise type(err)(str(err).replace("ids must", "token_ids must", 1)) from None
+        B, T = token_ids.shape
+    else:
+        if x.ndim == 3:
+            B, T, _ = x.shape
+            # x copy, dropout-masked copy, outputs, states (the backward pass adds dx and deltas)
+            _require_memory("simple_rnn_forward", dtype.itemsize * (2 * B * T * F + 2 * B * T * H))
+        x = _float_array(x, "x", ("B", "T", F), dtype)
         B, T, _ = x.shape
-        # x copy, dropout-masked copy, outputs, states (the backward pass adds dx and deltas)
-        _require_memory("simple_rnn_forward", dtype.itemsize * (2 * B * T * F + 2 * B * T * H))
-    x = _float_array(x, "x", ("B", "T", F), dtype)
-    B, T, _ = x.shape
     if B == 0 or T == 0:
         raise ValueError(
             f"x must have at least one sample and one time step. Received: shape={x.shape}"
+            if token_ids is None else
+            f"token_ids must have at least one sample and one time step. "
+            f"Received: shape={token_ids.shape}"
         )
     if bias is not None:
         bias = _float_array(bias, "bias", (H,), dtype)
@@ -252,10 +278,17 @@ def simple_rnn_forward(
     outputs, final_state, states = _core.simple_rnn_forward(
         x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout_mask,
         recurrent_dropout_mask, act, bool(go_backwards), bool(zero_output_for_mask), threads,
+        token_ids,
     )
+    if kernel is not None:
+        x_kept = x
+    elif token_ids is not None:  # backward reads only the table's row count
+        x_kept = np.empty((x.shape[0], 0), dtype)
+    else:  # projected inputs: backward never reads x, keep only its (B, T) sizes
+        x_kept = np.empty((B, T, 0), dtype)
     cache = SimpleRNNCache(
-        # projected inputs: backward never reads x, keep only its (B, T) sizes
-        x=x if kernel is not None else np.empty((B, T, 0), dtype), kernel=kernel, recurrent_kernel=recurrent_kernel, has_bias=bias is not None,
+        x=x_kept, kernel=kernel, token_ids=token_ids, recurrent_kernel=recurrent_kernel,
+        has_bias=bias is not None,
         initial_state=initial_state, mask=mask, input_dropout_mask=input_dropout_mask,
         recurrent_dropout_mask=recurrent_dropout_mask, states=states, activation=act,
         go_backwards=bool(go_backwards), zero_output_for_mask=bool(zero_output_for_mask),
@@ -280,7 +313,8 @@ def simple_rnn_backward(
 
     Returns:
         ``SimpleRNNGradients(dx, dkernel, drecurrent_kernel, dbias, dinitial_state)``;
-        ``dbias`` is None when the forward pass had no bias.
+        ``dbias`` is None when the forward pass had no bias; ``dx`` is (V, H) when the forward
+        pass read a table through ``token_ids``.
     """
     if not isinstance(cache, SimpleRNNCache):
         raise TypeError(
@@ -288,14 +322,15 @@ def simple_rnn_backward(
             f"Received: {type(cache).__name__}"
         )
     dtype = cache.recurrent_kernel.dtype
-    B, T, _ = cache.x.shape
+    B, T = cache.states.shape[:2]
     H = cache.recurrent_kernel.shape[1]
     if d_outputs is not None:
         d_outputs = _float_array(d_outputs, "d_outputs", (B, T, H), dtype)
     if d_final_state is not None:
         d_final_state = _float_array(d_final_state, "d_final_state", (B, H), dtype)
     F = H if cache.kernel is None else cache.x.shape[2]
-    _require_memory("simple_rnn_backward", dtype.itemsize * (2 * B * T * F + 3 * B * T * H))
+    dx_size = cache.x.shape[0] * H if cache.token_ids is not None else B * T * F
+    _require_memory("simple_rnn_backward", dtype.itemsize * (B * T * F + dx_size + 3 * B * T * H))
     threads = resolve_num_threads(num_threads)
     from . import _core
 
@@ -303,7 +338,7 @@ def simple_rnn_backward(
         cache.x, cache.kernel, cache.recurrent_kernel, cache.has_bias, cache.initial_state,
         cache.mask, cache.input_dropout_mask, cache.recurrent_dropout_mask, cache.states,
         d_outputs, d_final_state, cache.activation, cache.go_backwards,
-        cache.zero_output_for_mask, threads,
+        cache.zero_output_for_mask, threads, cache.token_ids,
     )
     return SimpleRNNGradients(dx, dkernel, drec, dbias, dh0)
 

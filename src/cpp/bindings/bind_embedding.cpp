@@ -11,21 +11,12 @@ namespace fastrnn::bindings {
 
 namespace {
 
-void check_ids(const py::array& ids, int64_t V) {
-    require<int64_t>(ids, "ids", {-1, -1});
-    const int64_t* p = static_cast<const int64_t*>(ids.data());
-    for (py::ssize_t i = 0, n = ids.size(); i < n; ++i)
-        if (p[i] < 0 || p[i] >= V)
-            throw std::invalid_argument("ids must be in [0, " + std::to_string(V) +
-                                        "). Received: " + std::to_string(p[i]));
-}
-
 template <typename T>
 py::array_t<T> forward(const py::array& ids, const py::array& emb, int threads) {
     threads = checked_threads(threads);
     require<T>(emb, "embeddings", {-1, -1});
     const int64_t V = emb.shape(0), D = emb.shape(1);
-    check_ids(ids, V);
+    check_ids(ids, "ids", V);
     const int64_t B = ids.shape(0), T_ = ids.shape(1);
     py::array_t<T> out({B, T_, D});
     T* o = out.mutable_data();
@@ -42,7 +33,7 @@ template <typename T>
 py::array_t<T> backward(const py::array& ids, const py::array& d_out, int64_t V, int threads) {
     threads = checked_threads(threads);
     if (V <= 0) throw std::invalid_argument("input_dim must be >= 1");
-    check_ids(ids, V);
+    check_ids(ids, "ids", V);
     const int64_t B = ids.shape(0), T_ = ids.shape(1);
     require<T>(d_out, "d_outputs", {B, T_, -1});
     const int64_t D = d_out.shape(2);

@@ -13,7 +13,9 @@ namespace {
 
 struct RnnArgs {
     py::array x;
-    std::optional<py::array> kernel;  // None: x is already projected (B, T, H)
+    std::optional<py::array> kernel;  // None: x is already projected (B, T, H), or a (V, H)
+                                      // table of projected rows with token_ids
+    std::optional<py::array> token_ids;  // (B, T) int64 rows of x, only without a kernel
     py::array recurrent_kernel;
     std::optional<py::array> bias, initial_state, mask, input_dropout_mask, recurrent_dropout_mask;
     std::string activation;
@@ -32,11 +34,22 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias, bool backward) {
     if (a.kernel) {
         require<T>(*a.kernel, "kernel", {-1, H});
         F = a.kernel->shape(0);
+        if (a.token_ids) throw std::invalid_argument("token_ids needs kernel=None (a projected table)");
     } else if (a.input_dropout_mask) {
         throw std::invalid_argument("input_dropout_mask needs a kernel (inputs not projected)");
     }
-    require<T>(a.x, "x", {-1, -1, (backward && !a.kernel) ? -1 : F});
-    const int64_t B = a.x.shape(0), T_ = a.x.shape(1);
+    int64_t B, T_, V = 0;
+    if (a.token_ids) {  // x: the (V, H) table; in the backward pass a (V, 0) stand-in
+        require<T>(a.x, "x", {-1, backward ? -1 : H});
+        V = a.x.shape(0);
+        check_ids(*a.token_ids, "token_ids", V);
+        B = a.token_ids->shape(0);
+        T_ = a.token_ids->shape(1);
+    } else {
+        require<T>(a.x, "x", {-1, -1, (backward && !a.kernel) ? -1 : F});
+        B = a.x.shape(0);
+        T_ = a.x.shape(1);
+    }
     if (B == 0 || T_ == 0 || H == 0)
         throw std::invalid_argument("x must have at least one sample and one step, kernel one unit");
     require<T>(a.recurrent_kernel, "recurrent_kernel", {H, H});
@@ -51,6 +64,8 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias, bool backward) {
     p.x = static_cast<const T*>(a.x.data());
     p.kernel = data_or_null<T>(a.kernel);
     p.projected_inputs = !a.kernel.has_value();
+    p.token_ids = data_or_null<int64_t>(a.token_ids);
+    p.V = V;
     p.recurrent_kernel = static_cast<const T*>(a.recurrent_kernel.data());
     p.bias = has_bias ? data_or_null<T>(a.bias) : nullptr;
     p.initial_state = data_or_null<T>(a.initial_state);
@@ -91,7 +106,8 @@ py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
     require<T>(states, "states", {p.B, p.T, p.H});
     if (d_outputs) require<T>(*d_outputs, "d_outputs", {p.B, p.T, p.H});
     if (d_final_state) require<T>(*d_final_state, "d_final_state", {p.B, p.H});
-    py::array_t<T> dx({p.B, p.T, p.F}), drec({p.H, p.H}), dh0({p.B, p.H});
+    py::array_t<T> dx = p.token_ids ? py::array_t<T>({p.V, p.H}) : py::array_t<T>({p.B, p.T, p.F});
+    py::array_t<T> drec({p.H, p.H}), dh0({p.B, p.H});
     std::optional<py::array_t<T>> dkernel;
     if (!p.projected_inputs) dkernel.emplace(py::array_t<T>({p.F, p.H}));
     std::optional<py::array_t<T>> dbias;
@@ -134,10 +150,11 @@ void register_rnn(py::module_& m) {
            std::optional<py::array> initial_state, std::optional<py::array> mask,
            std::optional<py::array> input_dropout_mask,
            std::optional<py::array> recurrent_dropout_mask, std::string activation,
-           bool go_backwards, bool zero_output_for_mask, int num_threads) {
-            RnnArgs a{x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout_mask,
-                      recurrent_dropout_mask, activation, go_backwards, zero_output_for_mask,
-                      num_threads};
+           bool go_backwards, bool zero_output_for_mask, int num_threads,
+           std::optional<py::array> token_ids) {
+            RnnArgs a{x, kernel, token_ids, recurrent_kernel, bias, initial_state, mask,
+                      input_dropout_mask, recurrent_dropout_mask, activation, go_backwards,
+                      zero_output_for_mask, num_threads};
             return is_float64(kernel, recurrent_kernel) ? forward<double>(a) : forward<float>(a);
         },
         py::arg("x"), py::arg("kernel").none(true), py::arg("recurrent_kernel"),
@@ -145,9 +162,10 @@ void register_rnn(py::module_& m) {
         py::arg("initial_state").none(true), py::arg("mask").none(true),
         py::arg("input_dropout_mask").none(true), py::arg("recurrent_dropout_mask").none(true),
         py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
-        py::arg("num_threads"),
+        py::arg("num_threads"), py::arg("token_ids").none(true) = py::none(),
         "SimpleRNN forward pass. Returns (outputs (B,T,H), final_state (B,H), states (B,T,H)).\n"
-        "All float arrays share the kernel's dtype and are C-contiguous; mask is uint8 (B,T).");
+        "All float arrays share the kernel's dtype and are C-contiguous; mask is uint8 (B,T);\n"
+        "token_ids int64 (B,T) make x a (V,H) table of projected rows (kernel None).");
     m.def(
         "simple_rnn_backward",
         [](py::array x, std::optional<py::array> kernel, py::array recurrent_kernel, bool has_bias,
@@ -156,8 +174,8 @@ void register_rnn(py::module_& m) {
            std::optional<py::array> recurrent_dropout_mask, py::array states,
            std::optional<py::array> d_outputs, std::optional<py::array> d_final_state,
            std::string activation, bool go_backwards, bool zero_output_for_mask,
-           int num_threads) {
-            RnnArgs a{x, kernel, recurrent_kernel, std::nullopt, initial_state, mask,
+           int num_threads, std::optional<py::array> token_ids) {
+            RnnArgs a{x, kernel, token_ids, recurrent_kernel, std::nullopt, initial_state, mask,
                       input_dropout_mask, recurrent_dropout_mask, activation, go_backwards,
                       zero_output_for_mask, num_threads};
             return is_float64(kernel, recurrent_kernel)
@@ -169,9 +187,9 @@ void register_rnn(py::module_& m) {
         py::arg("input_dropout_mask").none(true), py::arg("recurrent_dropout_mask").none(true),
         py::arg("states"), py::arg("d_outputs").none(true), py::arg("d_final_state").none(true),
         py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
-        py::arg("num_threads"),
+        py::arg("num_threads"), py::arg("token_ids").none(true) = py::none(),
         "Backpropagation through time. Returns (dx, dkernel, drecurrent_kernel, dbias or None,\n"
-        "dinitial_state).");
+        "dinitial_state); with token_ids dx is the (V,H) gradient of the table.");
 }
 
 }  // namespace fastrnn::bindings

@@ -63,6 +63,17 @@ void require(const py::array& a, const char* name, std::initializer_list<int64_t
 }
 
 // Thread count for a kernel call: >= 1, capped as a backstop (Python caps at 4x the CPUs).
+// int64 (B, T) token ids, every one in [0, V): checked before any kernel reads through them.
+inline void check_ids(const py::array& ids, const char* name, int64_t V) {
+    require<int64_t>(ids, name, {-1, -1});
+    const int64_t* p = static_cast<const int64_t*>(ids.data());
+    for (py::ssize_t i = 0, n = ids.size(); i < n; ++i)
+        if (p[i] < 0 || p[i] >= V)
+            throw std::invalid_argument(std::string(name) + " must be in [0, " +
+                                        std::to_string(V) + "). Received: " +
+                                        std::to_string(p[i]));
+}
+
 inline int checked_threads(int n) {
     if (n < 1) throw std::invalid_argument("num_threads must be >= 1. Received: " + std::to_string(n));
     return n < 256 ? n : 256;

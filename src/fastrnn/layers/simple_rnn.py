@@ -399,17 +399,17 @@ class SimpleRNN(Layer):
         m = standardize_mask(mask, B, T, self.name)
         h0 = self._initial_state(initial_state, B)
         in_mask, rec_mask = self.cell.dropout_masks(B, F, training)
-        kernel = self.kernel
+        kernel, token_ids = self.kernel, None
         fused = self._fused_embedding(inputs, training)
-        if fused is not None:  # project the vocabulary, then gather the projected rows
-            emb, ids = fused
-            x = ops.embedding_forward(ids, ops.matmul(emb.embeddings, self.kernel))
+        if fused is not None:  # project the vocabulary; the engine reads its rows by id
+            emb, token_ids = fused
+            x = ops.matmul(emb.embeddings, self.kernel)  # (V, H)
             kernel = None
         res = ops.simple_rnn_forward(
             x, kernel, self.recurrent_kernel, self.bias, initial_state=h0, mask=m,
             activation=self.activation, go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask, input_dropout_mask=in_mask,
-            recurrent_dropout_mask=rec_mask,
+            recurrent_dropout_mask=rec_mask, token_ids=token_ids,
         )
         if self.stateful:
             self.states = np.array(res.final_state, dtype=self.dtype)
@@ -454,8 +454,8 @@ class SimpleRNN(Layer):
         g = ops.simple_rnn_backward(c["cache"], d_seq, d_final)
         dkernel, dx = g.dkernel, g.dx
         if c["fused"] is not None:
-            emb, ids = c["fused"]
-            per_id = ops.embedding_backward(ids, g.dx, emb.input_dim)  # (V, H)
+            emb, _ = c["fused"]
+            per_id = g.dx  # (V, H): the projected-input gradients summed per id
             dkernel = ops.matmul(emb.embeddings, per_id, transpose_a=True)
             dx = EmbeddingTableGradient(ops.matmul(per_id, np.ascontiguousarray(self.kernel.T)))
         self._raw_grads = {"kernel": dkernel, "recurrent_kernel": g.drecurrent_kernel}

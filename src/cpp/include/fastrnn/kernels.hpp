@@ -26,6 +26,10 @@ struct SimpleRnnProblem {
     Activation activation = Activation::Tanh;
     bool projected_inputs = false;      // x is already x . kernel (F == H), e.g. rows gathered
                                         // from an embedding table multiplied by the kernel once
+    const int64_t* token_ids = nullptr;  // (B, T) with projected_inputs, or nullptr: x is then a
+                                         // (V, H) table of projected rows and the input of
+                                         // step t of sample b is row token_ids[b*T + t] of it
+    int64_t V = 0;                       // rows of that table
     bool go_backwards = false;          // process t = T-1 .. 0
     bool zero_output_for_mask = false;  // masked steps output 0 instead of the last output
     int threads = 1;
@@ -43,7 +47,7 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& p, T* outputs, T* final_state
 // Backpropagation through time for the forward pass that produced `states`.
 //   d_outputs (B, T, H) or nullptr, processing order; d_final_state (B, H) or nullptr.
 //   Outputs: dx (B, T, F), dkernel (F, H) (unused with projected_inputs: dx is then the
-//   gradient of the projected inputs), drecurrent_kernel (H, H), dbias (H,) or nullptr,
+//   gradient of the projected inputs; with token_ids dx is (V, H), the gradient of the table), drecurrent_kernel (H, H), dbias (H,) or nullptr,
 //   dinitial_state (B, H).
 template <typename T>
 void simple_rnn_backward(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs,
