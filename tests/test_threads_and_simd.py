@@ -98,6 +98,18 @@ def test_omp_num_threads_is_honoured():
     assert _run_python(code, OMP_NUM_THREADS="3") == "3"
 
 
+def test_omp_num_threads_changed_at_run_time_is_read_again(monkeypatch):
+    from fastrnn import _config
+
+    monkeypatch.setattr(_config, "_num_threads", None)  # no explicit setting
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert fastrnn.get_num_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert fastrnn.get_num_threads() == 2  # the cached default follows the variable
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert fastrnn.get_num_threads() == min(len(os.sched_getaffinity(0)), 4 * os.cpu_count())
+
+
 def test_set_num_threads_round_trip():
     saved = fastrnn.get_num_threads()
     try:

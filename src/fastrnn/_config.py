@@ -19,15 +19,27 @@ def _max_threads() -> int:
     return 4 * _CPU_COUNT
 
 
+_default_cache: tuple[str, int] | None = None  # (OMP_NUM_THREADS as read, its thread count)
+
+
 def _default_num_threads() -> int:
-    """Threads used when none were set: ``OMP_NUM_THREADS``, else the usable cores."""
-    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    """Threads used when none were set: ``OMP_NUM_THREADS``, else the usable cores (the CPU
+    affinity, read once per value of ``OMP_NUM_THREADS``: kernels are called often)."""
+    global _default_cache
+    raw = os.environ.get("OMP_NUM_THREADS", "")
+    cached = _default_cache
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    env = raw.split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        n = int(env)
+    else:
+        try:
+            n = max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not Linux
+            n = max(1, os.cpu_count() or 1)
+    _default_cache = (raw, n)
+    return n
 
 
 def get_num_threads() -> int:
