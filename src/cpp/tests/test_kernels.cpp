@@ -404,6 +404,70 @@ void check_embedding(int64_t N, int64_t V, int64_t D, const std::string& path) {
     }
 }
 
+// Projected inputs read through token ids must equal the same rows gathered beforehand: the
+// outputs, and the table gradient equal to the gathered path's dx summed per id.
+template <typename T>
+void check_token_ids(int64_t B, int64_t T_, int64_t V, int64_t H, const std::string& path) {
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    std::mt19937_64 gen(static_cast<uint64_t>(B * 977 + T_ * 31 + V * 7 + H));
+    std::uniform_real_distribution<double> u(-0.5, 0.5);
+    const int64_t N = B * T_;
+    std::vector<int64_t> ids(static_cast<size_t>(N));
+    for (auto& i : ids) i = static_cast<int64_t>(gen() % static_cast<uint64_t>(V));
+    if (N > 2) { ids[0] = 0; ids[1] = V - 1; ids[2] = V - 1; }  // both ends, a repeat
+    std::vector<T> table(static_cast<size_t>(V * H)), rec(static_cast<size_t>(H * H)),
+        bias(static_cast<size_t>(H)), gathered(static_cast<size_t>(N * H)),
+        d_final(static_cast<size_t>(B * H));
+    for (auto& e : table) e = T(u(gen));
+    for (auto& e : rec) e = T(u(gen));
+    for (auto& e : bias) e = T(u(gen));
+    for (auto& e : d_final) e = T(u(gen));
+    for (int64_t r = 0; r < N; ++r)
+        std::memcpy(&gathered[r * H], &table[ids[r] * H], static_cast<size_t>(H) * sizeof(T));
+    std::vector<T> first_out, first_grad;
+    for (int threads : {1, 2, 3}) {
+        char buf[160];
+        std::snprintf(buf, sizeof(buf), "[%s %s threads=%d] token_ids B=%lld T=%lld V=%lld H=%lld",
+                      path.c_str(), dtype, threads, (long long)B, (long long)T_, (long long)V,
+                      (long long)H);
+        fastrnn::SimpleRnnProblem<T> p;
+        p.B = B; p.T = T_; p.F = H; p.H = H;
+        p.recurrent_kernel = rec.data();
+        p.bias = bias.data();
+        p.projected_inputs = true;
+        p.threads = threads;
+        std::vector<T> out_g(static_cast<size_t>(N * H), T(-7)), fin_g(static_cast<size_t>(B * H));
+        std::vector<T> out_t(static_cast<size_t>(N * H), T(-7)), fin_t(static_cast<size_t>(B * H));
+        p.x = gathered.data();
+        fastrnn::simple_rnn_forward<T>(p, out_g.data(), fin_g.data(), out_g.data());
+        std::vector<T> dx_g(static_cast<size_t>(N * H), T(-7)), drec(static_cast<size_t>(H * H)),
+            dbias(static_cast<size_t>(H)), dh0(static_cast<size_t>(B * H));
+        fastrnn::simple_rnn_backward<T>(p, out_g.data(), nullptr, d_final.data(), dx_g.data(),
+                                        nullptr, drec.data(), dbias.data(), dh0.data());
+        p.x = table.data();
+        p.token_ids = ids.data();
+        p.V = V;
+        fastrnn::simple_rnn_forward<T>(p, out_t.data(), fin_t.data(), out_t.data());
+        std::vector<T> d_table(static_cast<size_t>(V * H), T(-7));
+        fastrnn::simple_rnn_backward<T>(p, out_t.data(), nullptr, d_final.data(), d_table.data(),
+                                        nullptr, drec.data(), dbias.data(), dh0.data());
+        std::vector<double> want(static_cast<size_t>(V * H), 0.0);
+        for (int64_t r = 0; r < N; ++r)
+            for (int64_t j = 0; j < H; ++j) want[ids[r] * H + j] += dx_g[r * H + j];
+        compare(out_t, std::vector<double>(out_g.begin(), out_g.end()), 0.0,
+                std::string(buf) + " outputs");
+        compare(d_table, want, sizeof(T) == 4 ? 1e-5 * std::sqrt(double(N)) : 1e-12 * N,
+                std::string(buf) + " table gradient");
+        if (threads == 1) {
+            first_out = out_t;
+            first_grad = d_table;
+        } else {
+            identical(out_t, first_out, std::string(buf) + " outputs");
+            identical(d_table, first_grad, std::string(buf) + " table gradient");
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------ cases
 
 std::vector<Case> cases() {
@@ -464,6 +528,11 @@ int main() {
                          {4100, 70, 3}, {5000, 129, 16}}) {
             check_embedding<float>(nvd[0], nvd[1], nvd[2], path);
             check_embedding<double>(nvd[0], nvd[1], nvd[2], path);
+        }
+        for (auto btvh : {std::vector<int64_t>{1, 1, 1, 1}, {3, 9, 5, 7}, {13, 40, 50, 33},
+                          {1, 30, 4, 16}}) {
+            check_token_ids<float>(btvh[0], btvh[1], btvh[2], btvh[3], path);
+            check_token_ids<double>(btvh[0], btvh[1], btvh[2], btvh[3], path);
         }
         std::printf("path %s: done\n", path.c_str());
     }
