@@ -238,9 +238,10 @@ void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
         for (int64_t s0 = 0; s0 < p.T; s0 += kTimeBlock) {
             const int64_t s1 = std::min(p.T, s0 + kTimeBlock);
             const int64_t t_lo = p.go_backwards ? p.T - s1 : s0;  // first input time read
-            for (int64_t b = b0; b < b1 && !up_front; ++b)
-                project_rows(K, p, xin, b * p.T + t_lo, s1 - s0, states + (b * p.T + t_lo) * p.H,
-                             p.H);
+            if (!up_front)
+                for (int64_t b = b0; b < b1; ++b)
+                    project_rows(K, p, xin, b * p.T + t_lo, s1 - s0,
+                                 states + (b * p.T + t_lo) * p.H, p.H);
             for (int64_t s = s0; s < s1; ++s) {
                 const int64_t t = input_time(s, p.T, p.go_backwards);
                 int64_t prev_ld;
@@ -281,6 +282,7 @@ void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
         }
     });
 }
+
 // Threads that have work when rows are split in tiles of `tile`.
 inline int useful_threads(int requested, int64_t items, int64_t tile) {
     const int64_t tiles = (items + tile - 1) / tile;
@@ -334,25 +336,6 @@ struct BackwardRows {
     T* carry;   // (nb, H) output gradients of masked steps waiting for the last valid step
 };
 
-// Rows [b0, b0+nb) of one step: row i of each array at pointer + i * ld.
-template <typename T>
-struct StepRows {
-    T* delta;       // gradient before the activation
-    const T* y;     // state after the step
-    const T* dout;  // gradient for the output of the step, or nullptr
-    int64_t ld;
-};
-
-// Rows of step s in the (B, T, H) arrays themselves.
-template <typename T>
-StepRows<T> rows_in_place(const SimpleRnnProblem<T>& p, T* delta, const T* states,
-                          const T* d_outputs, int64_t s, int64_t b0) {
-    const int64_t t = input_time(s, p.T, p.go_backwards);
-    const int64_t at = (b0 * p.T + t) * p.H;
-    return {delta + at, states + at, d_outputs ? d_outputs + (b0 * p.T + s) * p.H : nullptr,
-            p.T * p.H};
-}
-
 // Prefetch the rows of step s that the backward pass reads (states, d_outputs): they are T*H
 // apart, too far for the hardware prefetchers, and were last touched long ago.
 template <typename T>
@@ -371,24 +354,27 @@ void prefetch_step(const SimpleRnnProblem<T>& p, const T* states, const T* d_out
     }
 }
 
-// delta rows of the step at input time t from the gradients reaching it (columns [j0, j1)).
+// delta rows of step s from the gradients reaching it (columns [j0, j1)).
 template <typename T>
-void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const StepRows<T>& v,
-                 int64_t t, int64_t b0, int64_t nb, int64_t j0, int64_t j1,
-                 const BackwardRows<T>& w) {
-    const int64_t n = j1 - j0;
+void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
+                 const T* d_outputs, T* delta, int64_t s, int64_t b0, int64_t nb, int64_t j0,
+                 int64_t j1, const BackwardRows<T>& w) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    const int64_t n = j1 - j0, seq = p.T * p.H;
+    const int64_t first = (b0 * p.T + t) * p.H + j0;
+    const T* dout = d_outputs ? d_outputs + (b0 * p.T + s) * p.H + j0 : nullptr;
     if (!p.mask) {
-        K.step_delta(v.delta + j0, w.g_next + j0, v.dout ? v.dout + j0 : nullptr, nullptr,
-                     v.y + j0, nb, n, v.ld, p.H, p.activation);
+        K.step_delta(delta + first, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H,
+                     p.activation);
         return;
     }
     for (int64_t i = 0; i < nb; ++i) {
         T* carry = w.carry ? w.carry + i * p.H + j0 : nullptr;
-        const T* dv = v.dout ? v.dout + i * v.ld + j0 : nullptr;
-        T* d = v.delta + i * v.ld + j0;
+        const T* dv = dout ? dout + i * seq : nullptr;
+        T* d = delta + first + i * seq;
         if (p.mask[(b0 + i) * p.T + t]) {
-            K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, v.y + i * v.ld + j0, 1, n, v.ld,
-                         p.H, p.activation);
+            K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, states + first + i * seq, 1, n,
+                         seq, p.H, p.activation);
             continue;
         }
         std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));
@@ -397,17 +383,19 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const Ste
     }
 }
 
-// g_prev rows = (delta . recurrent_kernel^T) * m_h, or g_next where the step was masked.
+// g_prev rows = (delta_s . recurrent_kernel^T) * m_h, or g_next where the step was masked.
 template <typename T>
-void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
-                         const StepRows<T>& v, const T* rec_t, int64_t t, int64_t b0,
-                         int64_t nb, int64_t j0, int64_t j1, const BackwardRows<T>& w) {
+void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
+                         const T* rec_t, int64_t s, int64_t b0, int64_t nb, int64_t j0,
+                         int64_t j1, const BackwardRows<T>& w) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    const T* d = delta + (b0 * p.T + t) * p.H;
     if (p.B == 1)  // a lone sample: latency-bound, see IsaKernels::gemv
-        K.gemv(w.g_prev + j0, v.delta, 1, rec_t + j0, p.H, nullptr, j1 - j0, p.H, false,
+        K.gemv(w.g_prev + j0, d, 1, rec_t + j0, p.H, nullptr, j1 - j0, p.H, false,
                Activation::Linear);
     else
-        product<T>(K, w.g_prev + j0, p.H, v.delta, v.ld, 1, rec_t + j0, p.H, nullptr, nb,
-                   j1 - j0, p.H, false, Activation::Linear);
+        product<T>(K, w.g_prev + j0, p.H, d, p.T * p.H, 1, rec_t + j0, p.H, nullptr, nb, j1 - j0, p.H,
+               false, Activation::Linear);
     for (int64_t i = 0; i < nb; ++i) {
         const int64_t b = b0 + i;
         T* gp = w.g_prev + i * p.H;
@@ -418,6 +406,13 @@ void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
             for (int64_t j = j0; j < j1; ++j) gp[j] *= m[j];
         }
     }
+}
+
+template <typename T>
+BackwardRows<T> rows_in(std::vector<T>& buf, int tid, int64_t rows, int64_t H, bool carry) {
+    const int64_t n = rows * H;
+    T* base = buf.data() + tid * n * (carry ? 3 : 2);
+    return BackwardRows<T>{base, base + n, carry ? base + 2 * n : nullptr};
 }
 
 template <typename T>
@@ -433,77 +428,54 @@ void init_rows(const SimpleRnnProblem<T>& p, const T* d_final_state, int64_t b0,
 
 // The sequential pass: delta (B, T, H) by input time and dinitial_state (B, H).
 template <typename T>
-void backward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
-                          const T* states, const T* d_outputs, const T* d_final_state,
-                          const T* rec_t, T* delta, T* dinitial_state) {
-    const bool carry = p.mask && !p.zero_output_for_mask;
-    std::vector<T>& buf = workspace<T>(kRows);
-    buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
-    T* base = buf.data();
-    const int64_t n = p.B * p.H;
-    const BackwardRows<T> shared{base, base + n, carry ? base + 2 * n : nullptr};
-    parallel_region(useful_threads(p.threads, p.H, K.nr), [&](int tid, int nt) {
-        int64_t j0, j1;
-        split_range(p.H, K.nr, tid, nt, j0, j1);
-        BackwardRows<T> w = shared;
-        init_rows(p, d_final_state, 0, p.B, j0, j1, w);
-        for (int64_t s = p.T - 1; s >= 0; --s) {
-            const int64_t t = input_time(s, p.T, p.go_backwards);
-            const StepRows<T> v = rows_in_place(p, delta, states, d_outputs, s, 0);
-            step_deltas(K, p, v, t, 0, p.B, j0, j1, w);
-            thread_barrier();  // the product below reads every column of delta
-            if (j0 < j1) step_state_gradient(K, p, v, rec_t, t, 0, p.B, j0, j1, w);
-            std::swap(w.g_next, w.g_prev);
-        }
-        for (int64_t b = 0; b < p.B; ++b)
-            std::memcpy(dinitial_state + b * p.H + j0, w.g_next + b * p.H + j0,
-                        static_cast<size_t>(j1 - j0) * sizeof(T));
-    });
-}
-
-// Threads split the batch: rows [b0, b1) of each thread go back through every step without a
-// barrier.
-template <typename T>
-void backward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
-                          const T* states, const T* d_outputs, const T* d_final_state,
-                          const T* rec_t, T* delta, T* dinitial_state) {
-    const bool carry = p.mask && !p.zero_output_for_mask;
-    const int64_t split = row_split(K, p);
-    const int threads = useful_threads(p.threads, p.B, split);
-    const int64_t tiles = (p.B + split - 1) / split;
-    const int64_t per_thread = ((tiles + threads - 1) / threads) * split * p.H * (carry ? 3 : 2);
-    std::vector<T>& buf = workspace<T>(kRows);
-    buf.resize(static_cast<size_t>(threads * per_thread));
-    parallel_region(threads, [&](int tid, int nt) {
-        int64_t b0, b1;
-        split_range(p.B, split, tid, nt, b0, b1);
-        if (b0 >= b1) return;
-        const int64_t nb = b1 - b0, n = nb * p.H;
-        T* base = buf.data() + tid * per_thread;
-        BackwardRows<T> w{base, base + n, carry ? base + 2 * n : nullptr};
-        init_rows(p, d_final_state, b0, nb, 0, p.H, w);
-        for (int64_t s = p.T - 1; s >= 0; --s) {
-            const int64_t t = input_time(s, p.T, p.go_backwards);
-            const StepRows<T> v = rows_in_place(p, delta, states, d_outputs, s, b0);
-            prefetch_step(p, states, d_outputs, s - 1, b0, nb);
-            step_deltas(K, p, v, t, b0, nb, 0, p.H, w);
-            step_state_gradient(K, p, v, rec_t, t, b0, nb, 0, p.H, w);
-            std::swap(w.g_next, w.g_prev);
-        }
-        std::memcpy(dinitial_state + b0 * p.H, w.g_next, static_cast<size_t>(n) * sizeof(T));
-    });
-}
-
-// The sequential pass: delta (B, T, H) by input time and dinitial_state (B, H).
-template <typename T>
 void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
                            const T* states, const T* d_outputs, const T* d_final_state,
                            const T* rec_t, T* delta, T* dinitial_state) {
-    if (split_units(K, p))
-        backward_split_units(K, p, states, d_outputs, d_final_state, rec_t, delta, dinitial_state);
-    else
-        backward_split_batch(K, p, states, d_outputs, d_final_state, rec_t, delta, dinitial_state);
+    const bool carry = p.mask && !p.zero_output_for_mask;
+    std::vector<T>& buf = workspace<T>(kRows);
+    if (split_units(K, p)) {
+        const int threads = useful_threads(p.threads, p.H, K.nr);
+        buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
+        BackwardRows<T> shared = rows_in(buf, 0, p.B, p.H, carry);
+        parallel_region(threads, [&](int tid, int nt) {
+            int64_t j0, j1;
+            split_range(p.H, K.nr, tid, nt, j0, j1);
+            BackwardRows<T> w = shared;
+            init_rows(p, d_final_state, 0, p.B, j0, j1, w);
+            for (int64_t s = p.T - 1; s >= 0; --s) {
+                step_deltas(K, p, states, d_outputs, delta, s, 0, p.B, j0, j1, w);
+                thread_barrier();  // the product below reads every column of delta
+                if (j0 < j1) step_state_gradient(K, p, delta, rec_t, s, 0, p.B, j0, j1, w);
+                std::swap(w.g_next, w.g_prev);
+            }
+            for (int64_t b = 0; b < p.B; ++b)
+                std::memcpy(dinitial_state + b * p.H + j0, w.g_next + b * p.H + j0,
+                            static_cast<size_t>(j1 - j0) * sizeof(T));
+        });
+        return;
+    }
+    const int64_t split = row_split(K, p);
+    const int threads = useful_threads(p.threads, p.B, split);
+    const int64_t tiles = (p.B + split - 1) / split;
+    const int64_t rows = ((tiles + threads - 1) / threads) * split;
+    buf.resize(static_cast<size_t>(threads * rows * p.H * (carry ? 3 : 2)));
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t b0, b1;
+        split_range(p.B, row_split(K, p), tid, nt, b0, b1);
+        if (b0 >= b1) return;
+        const int64_t nb = b1 - b0;
+        BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
+        init_rows(p, d_final_state, b0, nb, 0, p.H, w);
+        for (int64_t s = p.T - 1; s >= 0; --s) {
+            prefetch_step(p, states, d_outputs, s - 1, b0, nb);
+            step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
+            step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
+            std::swap(w.g_next, w.g_prev);
+        }
+        std::memcpy(dinitial_state + b0 * p.H, w.g_next, static_cast<size_t>(nb * p.H) * sizeof(T));
+    });
 }
+
 // (rows, cols) -> (cols, rows)
 template <typename T>
 std::vector<T> transposed(const T* a, int64_t rows, int64_t cols) {

@@ -233,10 +233,7 @@ def simple_rnn_forward(
         token_ids = _as_array(token_ids, "token_ids")
         if token_ids.ndim == 2:  # outputs and states (the backward pass adds deltas)
             _require_memory("simple_rnn_forward", dtype.itemsize * 2 * token_ids.size * H)
-        try:
-            token_ids = _token_ids(token_ids, x.shape[0])
-        except (TypeError, ValueError) as err:  # name the argument as the caller knows it
-            raise type(err)(str(err).replace("ids must", "token_ids must", 1)) from None
+        token_ids = _token_ids(token_ids, x.shape[0], "token_ids")
         B, T = token_ids.shape
     else:
         if x.ndim == 3:
@@ -343,22 +340,22 @@ def simple_rnn_backward(
     return SimpleRNNGradients(dx, dkernel, drec, dbias, dh0)
 
 
-def _token_ids(ids, input_dim: int) -> np.ndarray:
-    arr = _as_array(ids, "ids")
+def _token_ids(ids, input_dim: int, name: str = "ids") -> np.ndarray:
+    arr = _as_array(ids, name)
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     ):
-        raise TypeError(f"ids must be an integer array of token ids. Received: dtype={arr.dtype}")
+        raise TypeError(f"{name} must be an integer array of token ids. Received: dtype={arr.dtype}")
     if np.issubdtype(arr.dtype, np.floating):
         if arr.size and (not np.isfinite(arr).all() or (arr != np.round(arr)).any()):
-            raise ValueError("ids must hold whole numbers (token ids); received fractional or NaN values")
+            raise ValueError(f"{name} must hold whole numbers (token ids); received fractional or NaN values")
     if arr.ndim != 2:
-        raise ValueError(f"ids must be 2-D (B, T). Received: shape={arr.shape}")
+        raise ValueError(f"{name} must be 2-D (B, T). Received: shape={arr.shape}")
     if arr.size:
         lo, hi = arr.min(), arr.max()
         if lo < 0 or hi >= input_dim:
             raise ValueError(
-                f"ids must be in [0, {input_dim}) (input_dim={input_dim}). "
+                f"{name} must be in [0, {input_dim}) (input_dim={input_dim}). "
                 f"Received: values in [{lo}, {hi}]"
             )
     return np.ascontiguousarray(arr, dtype=np.int64)
