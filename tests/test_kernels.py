@@ -107,16 +107,22 @@ def test_go_backwards_returns_processing_order(rng):
     np.testing.assert_allclose(fwd.final_state, fwd.outputs[:, -1], rtol=1e-12)
 
 
-def test_float32_tanh_is_within_1e6_of_std_tanh():
+@pytest.mark.parametrize("units", [1, 32])  # the scalar edge path and the vector tiles
+def test_float32_tanh_is_within_1e6_of_std_tanh(units):
     z = np.concatenate([np.linspace(-20, 20, 200001), np.logspace(-12, 1.3, 5000),
                         -np.logspace(-12, 1.3, 5000), [0.0, -0.0]]).astype(np.float32)
-    n = z.size
-    x = z.reshape(n, 1, 1)
-    one = np.ones((1, 1), np.float32)
-    out = ops.simple_rnn_forward(x, one, np.zeros((1, 1), np.float32)).outputs.ravel()
-    err = np.abs(out.astype(np.float64) - np.tanh(z.astype(np.float64)))
+    z = np.concatenate([z, np.zeros(-z.size % units, np.float32)])
+    x = z.reshape(-1, 1, units)
+    identity = np.eye(units, dtype=np.float32)
+    out = ops.simple_rnn_forward(x, identity, np.zeros((units, units), np.float32)).outputs.ravel()
+    exact = np.tanh(z.astype(np.float64))
+    err = np.abs(out.astype(np.float64) - exact)
     assert err.max() <= 1e-6, err.max()
+    near_zero = (np.abs(z) < 0.5) & (z != 0)
+    assert (err[near_zero] / np.abs(exact[near_zero])).max() <= 1e-6  # relative accuracy
     assert np.all(np.abs(out) <= 1.0)
+    flipped = ops.simple_rnn_forward(-x, identity, np.zeros((units, units), np.float32)).outputs
+    np.testing.assert_array_equal(flipped.ravel(), -out)  # odd, bit for bit
 
 
 def test_float64_activations_are_accurate():

@@ -336,23 +336,9 @@ struct BackwardRows {
     T* carry;   // (nb, H) output gradients of masked steps waiting for the last valid step
 };
 
-// Prefetch the rows of step s that the backward pass reads (states, d_outputs): they are T*H
-// apart, too far for the hardware prefetchers, and were last touched long ago.
-template <typename T>
-void prefetch_step(const SimpleRnnProblem<T>& p, const T* states, const T* d_outputs, int64_t s,
-                   int64_t b0, int64_t nb) {
-    if (s < 0) return;
-    const int64_t t = input_time(s, p.T, p.go_backwards);
-    constexpr int64_t line = 64 / sizeof(T);
-    for (int64_t i = 0; i < nb; ++i) {
-        const T* y = states + ((b0 + i) * p.T + t) * p.H;
-        const T* d = d_outputs ? d_outputs + ((b0 + i) * p.T + s) * p.H : nullptr;
-        for (int64_t j = 0; j < p.H; j += line) {
-            __builtin_prefetch(y + j);
-            if (d) __builtin_prefetch(d + j);
-        }
-    }
-}
+// Steps ahead whose states the backward pass prefetches: they are T*H apart, too many streams
+// for the hardware prefetchers, and were last touched long ago.
+constexpr int64_t kPrefetchSteps = 2;
 
 // delta rows of step s from the gradients reaching it (columns [j0, j1)).
 template <typename T>
@@ -363,9 +349,11 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
     const int64_t n = j1 - j0, seq = p.T * p.H;
     const int64_t first = (b0 * p.T + t) * p.H + j0;
     const T* dout = d_outputs ? d_outputs + (b0 * p.T + s) * p.H + j0 : nullptr;
+    const int64_t ahead =
+        s >= kPrefetchSteps ? (input_time(s - kPrefetchSteps, p.T, p.go_backwards) - t) * p.H : 0;
     if (!p.mask) {
         K.step_delta(delta + first, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H,
-                     p.activation);
+                     ahead, p.activation);
         return;
     }
     for (int64_t i = 0; i < nb; ++i) {
@@ -374,7 +362,7 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
         T* d = delta + first + i * seq;
         if (p.mask[(b0 + i) * p.T + t]) {
             K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, states + first + i * seq, 1, n,
-                         seq, p.H, p.activation);
+                         seq, p.H, ahead, p.activation);
             continue;
         }
         std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));
@@ -467,7 +455,6 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
         init_rows(p, d_final_state, b0, nb, 0, p.H, w);
         for (int64_t s = p.T - 1; s >= 0; --s) {
-            prefetch_step(p, states, d_outputs, s - 1, b0, nb);
             step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
             step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
             std::swap(w.g_next, w.g_prev);
@@ -509,9 +496,11 @@ void previous_states_rows(const SimpleRnnProblem<T>& p, const T* states, int64_t
 // Rows of one weight-gradient chunk: fixed by the problem size only, never by the thread count.
 inline int64_t chunk_rows(int64_t rows) { return std::max<int64_t>(512, (rows + 15) / 16); }
 
-// Wide layers: threads split the rows of dkernel and drecurrent_kernel and each reduces over
-// all B*T rows, so no partial sums are written or reduced. The row split is in whole tiles,
-// so every element's sum order is fixed.
+// Wide layers: dkernel and drecurrent_kernel are cut into a fixed grid of tiles (blocks of
+// whole OpenBLAS rows by blocks of columns) and each tile reduces over all B*T rows in one
+// product, so no partial sums are written or reduced and every element's sum order is fixed.
+// Threads take whole tiles: a column cut costs no extra packing (each call packs only its
+// columns of delta), and gives threads work when the matrices have few row blocks.
 template <typename T>
 void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
                                 const T* xin, const T* states, const T* delta, T* dkernel,
@@ -519,22 +508,31 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
     const int64_t R = p.B * p.T, F = p.F, H = p.H;
     std::vector<T>& hprev = workspace<T>(kPrevious);
     hprev.resize(static_cast<size_t>(R * H));
-    const int64_t split = row_split(K, p, kBlasRowsLarge);
-    const int threads = useful_threads(p.threads, F + H, split);
-    parallel_region(threads, [&](int tid, int nt) {
+    const int64_t rows = row_split(K, p, kBlasRowsLarge);
+    const int64_t cols = blas_available() ? kBlasRowsLarge : H;
+    const int64_t col_blocks = (H + cols - 1) / cols;
+    const int64_t kernel_blocks = p.projected_inputs ? 0 : (F + rows - 1) / rows;
+    const int64_t tiles = (kernel_blocks + (H + rows - 1) / rows) * col_blocks;
+    parallel_region(useful_threads(p.threads, tiles, 1), [&](int tid, int nt) {
         int64_t r0, r1;
         split_range(R, 64, tid, nt, r0, r1);
         previous_states_rows(p, states, r0, r1, hprev.data() + r0 * H);
         thread_barrier();
-        int64_t f0, f1, h0, h1;
-        split_range(F, split, tid, nt, f0, f1);
-        split_range(H, split, tid, nt, h0, h1);
-        if (!p.projected_inputs && f0 < f1)
-            product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, f1 - f0, H, R, false,
-                       Activation::Linear, kBlasRowsLarge);
-        if (h0 < h1)
-            product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, h1 - h0, H, R,
-                       false, Activation::Linear, kBlasRowsLarge);
+        int64_t first, last;
+        split_range(tiles, 1, tid, nt, first, last);
+        for (int64_t tile = first; tile < last; ++tile) {
+            const int64_t block = tile / col_blocks, c0 = (tile % col_blocks) * cols;
+            const int64_t nc = std::min(cols, H - c0);
+            if (block < kernel_blocks) {  // dkernel rows [f0, f0 + m) = x~^T . delta
+                const int64_t f0 = block * rows, m = std::min(rows, F - f0);
+                product<T>(K, dkernel + f0 * H + c0, H, xin + f0, 1, F, delta + c0, H, nullptr, m,
+                           nc, R, false, Activation::Linear, kBlasRowsLarge);
+            } else {  // drecurrent_kernel rows [h0, h0 + m) = hprev^T . delta
+                const int64_t h0 = (block - kernel_blocks) * rows, m = std::min(rows, H - h0);
+                product<T>(K, drec + h0 * H + c0, H, hprev.data() + h0, 1, H, delta + c0, H,
+                           nullptr, m, nc, R, false, Activation::Linear, kBlasRowsLarge);
+            }
+        }
         int64_t j0, j1;
         split_range(H, 16, tid, nt, j0, j1);
         if (dbias && j0 < j1) {
@@ -549,10 +547,9 @@ template <typename T>
 void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                       const T* states, const T* delta, T* dkernel, T* drec, T* dbias) {
     const int64_t R = p.B * p.T, F = p.F, H = p.H;
-    // Output rows split between threads in blocks of kBlasRowsLarge: only when both matrices
-    // have whole blocks (otherwise one thread would do it all); narrower layers reduce partial
-    // sums over chunks of rows instead. The choice depends on the shapes only, never on the
-    // thread count, so the summation order is fixed.
+    // A grid of output tiles when both matrices have whole blocks of kBlasRowsLarge rows;
+    // narrower layers reduce partial sums over chunks of rows instead. The choice depends on
+    // the shapes only, never on the thread count, so the summation order is fixed.
     if (F >= kBlasRowsLarge && H >= kBlasRowsLarge)
         return weight_gradients_by_output(K, p, xin, states, delta, dkernel, drec, dbias);
     const int64_t cr = chunk_rows(R);
