@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ def available_impls(requested: list) -> tuple[list, list]:
         else:
             keep.append(impl)
     return keep, notes
+
+
+_POOLS_IDLE_S = 0.3  # OpenBLAS worker threads spin ~2**28 cycles before sleeping
 
 
 def _set_threads(impls: list, n: int) -> None:
@@ -129,6 +133,11 @@ def _run_one_setting(w, data, n, impls, settings, deadline, log, blas_note) -> l
                 rec["flush_fraction"] = torch_peer.flush_fraction()
                 notes.append(f"torch threads flushing subnormals: "
                              f"{rec['flush_fraction']:.0%}")
+            # Thread pools of the work just done (NumPy's OpenBLAS above all) keep spinning on
+            # the cores for ~0.1 s after their last call; on 2 cores that made the next
+            # implementation's first calls 2.5x slower. Let them go to sleep first.
+            if settings.scale == "full":
+                time.sleep(_POOLS_IDLE_S)
             if case.single_shot:
                 timing = measure(case.run, budget_s=0.0, min_samples=1, max_samples=1, warmup=0)
             else:
