@@ -40,10 +40,11 @@ def restore_simd_path():
 
 @pytest.mark.parametrize("path", fastrnn.available_simd_paths())
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_bit_identical_for_1_2_3_threads(rng, dtype, shape, path, restore_simd_path,
-                                        threads_on_small_problems):
+@pytest.mark.parametrize("recurrent_dropout", [True, False])  # False: states read in place
+def test_bit_identical_for_1_2_3_threads(rng, dtype, shape, path, recurrent_dropout,
+                                        restore_simd_path, threads_on_small_problems):
     fastrnn.set_simd_path(path)
-    p = make_problem(rng, *shape, h0=True, mask=True, mx=True, mh=True)
+    p = make_problem(rng, *shape, h0=True, mask=True, mx=True, mh=recurrent_dropout)
     for options in (dict(), dict(go_backwards=True)):
         base = _everything(p, dtype, 1, **options)
         for threads in (2, 3):
