@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from fastrnn import optimizers
+from fastrnn import _core, optimizers
 
 RNG = np.random.default_rng(0)
 SHAPES = [(4, 3), (3,)]
@@ -180,3 +180,75 @@ def test_matches_keras_optimizers(kind, cfg):
     for got, kv in zip(ours, kvars):
         np.testing.assert_allclose(got, keras.ops.convert_to_numpy(kv.value), rtol=1e-6, atol=1e-6)
     assert sum(v.size for v in opt.variables) == sum(int(np.prod(v.shape)) for v in kopt.variables)
+
+
+def _rmsprop_numpy_roundings(w, v, g, lr, rho, eps):
+    """The RMSprop step with NumPy's roundings for w's dtype (each operation rounded once, the
+    Python floats cast to that dtype): what the fused C++ step must reproduce bit for bit."""
+    t = w.dtype.type
+    v[...] = v * t(rho) + (g * g) * t(1.0 - rho)
+    w -= (g * t(lr)) / np.sqrt(v + t(eps))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_rmsprop_gives_the_bits_of_the_numpy_formula(dtype):
+    rng = np.random.default_rng(3)
+    shapes = [(1000, 32), (32, 32), (32,), (3, 5, 7), (1,)]
+    w = [rng.normal(size=s).astype(dtype) for s in shapes]
+    w_ref = [x.copy() for x in w]
+    v_ref = [np.zeros_like(x) for x in w]
+    opt = optimizers.RMSprop(learning_rate=0.01, rho=0.8, epsilon=1e-6)
+    for step in range(4):
+        grads = [(rng.normal(size=s) * 10.0 ** (step - 2)).astype(dtype) for s in shapes]
+        opt.apply(grads, w)
+        for x, v, g in zip(w_ref, v_ref, grads):
+            _rmsprop_numpy_roundings(x, v, g, 0.01, 0.8, 1e-6)
+    for got, exp in zip(w, w_ref):
+        np.testing.assert_array_equal(got, exp)
+    for got, exp in zip(opt.variables[2:], v_ref):
+        np.testing.assert_array_equal(got, exp)
+
+
+def test_fused_rmsprop_is_thread_independent_and_equals_the_strided_fallback():
+    rng = np.random.default_rng(4)
+    g = rng.normal(size=(4000, 32)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        w, v = np.ones((4000, 32), np.float32), np.full((4000, 32), 0.5, np.float32)
+        _core.rmsprop_update(w, v, g, 0.001, 0.9, 1e-7, threads)
+        results.append((w, v))
+    for w, v in results[1:]:
+        np.testing.assert_array_equal(w, results[0][0])
+        np.testing.assert_array_equal(v, results[0][1])
+    # A strided gradient cannot go to the fused step: the NumPy path gives the same bits.
+    wide = np.zeros((4000, 64), np.float32)
+    wide[:, ::2] = g
+    w = np.ones((4000, 32), np.float32)
+    opt = optimizers.RMSprop()
+    opt.build([w])
+    opt._slots[0]["velocity"][...] = 0.5
+    opt.apply([wide[:, ::2]], [w])
+    np.testing.assert_array_equal(w, results[0][0])
+
+
+def test_fused_rmsprop_rejects_bad_arrays_and_modifies_nothing():
+    w, v, g = np.ones(6, np.float32), np.zeros(6, np.float32), np.ones(6, np.float32)
+    cases = [
+        ((w, v, g.astype(np.float64)), TypeError, "grad must have dtype float32"),
+        ((w, v.astype(np.float64), g), TypeError, "velocity must have dtype float32"),
+        ((w, v, np.ones(5, np.float32)), ValueError, "grad must have 6 elements"),
+        ((w, np.zeros(7, np.float32), g), ValueError, "velocity must have 6 elements"),
+        ((w, v, np.ones(12, np.float32)[::2]), ValueError, "grad must be C-contiguous"),
+        ((w, w, g), ValueError, "weights and velocity must be different arrays"),
+    ]
+    for args, error, message in cases:
+        with pytest.raises(error, match=message):
+            _core.rmsprop_update(*args, 0.001, 0.9, 1e-7, 1)
+    frozen = np.ones(6, np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="weights must be writable"):
+        _core.rmsprop_update(frozen, v, g, 0.001, 0.9, 1e-7, 1)
+    with pytest.raises(ValueError, match="num_threads must be >= 1"):
+        _core.rmsprop_update(w, v, g, 0.001, 0.9, 1e-7, 0)
+    np.testing.assert_array_equal(w, 1)
+    np.testing.assert_array_equal(v, 0)

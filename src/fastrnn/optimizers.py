@@ -29,6 +29,14 @@ def _nonneg(value: Any, name: str, allow_none: bool = True) -> float | None:
     return float(value)
 
 
+def _fusable(w: np.ndarray, *others: np.ndarray) -> bool:
+    """Whether a fused C++ step can update ``w``: float32/float64, C-contiguous and writable,
+    with every other array of the same dtype and contiguous."""
+    return (w.dtype in (np.float32, np.float64) and w.flags.c_contiguous and w.flags.writeable
+            and all(isinstance(a, np.ndarray) and a.dtype == w.dtype and a.flags.c_contiguous
+                    for a in others))
+
+
 class Optimizer:
     """Base class: clipping, weight decay, slots, iterations, config. Subclasses define
     ``_slot_names`` and ``_update(i, g, w, lr)`` for one variable (``g`` already clipped)."""
@@ -255,6 +263,13 @@ class RMSprop(Optimizer):
     def _update(self, i, g, w, lr):
         s, tmp = self._slots[i], self._scratch[i]
         v = s["velocity"]
+        if not self.centered and self.momentum == 0 and _fusable(w, g, v):
+            # One pass in C++ on the kernels' threads; same roundings, same bits.
+            from . import _core
+            from ._config import get_num_threads
+
+            _core.rmsprop_update(w, v, g, lr, self.rho, self.epsilon, get_num_threads())
+            return
         v *= self.rho
         np.square(g, out=tmp)
         tmp *= 1.0 - self.rho

@@ -12,6 +12,7 @@ namespace py = pybind11;
 namespace fastrnn::bindings {
 void register_rnn(py::module_& m);
 void register_embedding(py::module_& m);
+void register_optimizers(py::module_& m);
 }  // namespace fastrnn::bindings
 
 #ifndef FASTRNN_COMPILER
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "fastrnn's C++ kernels (private; use fastrnn.ops).";
     fastrnn::bindings::register_rnn(m);
     fastrnn::bindings::register_embedding(m);
+    fastrnn::bindings::register_optimizers(m);
     m.def("simd_path", &fastrnn::simd_path, "The SIMD path in use.");
     m.def("available_simd_paths", &fastrnn::available_simd_paths,
           "SIMD paths this CPU supports, fastest first.");

@@ -71,4 +71,17 @@ template <typename T>
 void embedding_backward(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
                         int64_t V, int64_t D, int threads);
 
+// RMSprop's coefficients as the caller computed them in double (1 - rho included), each
+// rounded once to the arrays' precision, as NumPy does with Python floats.
+struct RmspropCoefficients {
+    double learning_rate, rho, one_minus_rho, epsilon;
+};
+
+// One RMSprop step (Keras: eps inside the sqrt), in place, elementwise over n values:
+//   velocity = velocity * rho + grad^2 * (1 - rho);  weights -= grad * lr / sqrt(velocity + eps)
+// weights, velocity (n,) updated; grad (n,) read.
+template <typename T>
+void rmsprop_update(T* weights, T* velocity, const T* grad, int64_t n, RmspropCoefficients c,
+                    int threads);
+
 }  // namespace fastrnn

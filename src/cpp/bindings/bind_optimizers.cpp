@@ -1,0 +1,64 @@
+// Bindings of the fused optimizer steps. They update the optimizer's own arrays in place, so
+// every array is checked (dtype, size, contiguity, writability) before the kernel runs.
+
+#include <string>
+
+#include "checks.hpp"
+#include "fastrnn/kernels.hpp"
+
+namespace fastrnn::bindings {
+
+namespace {
+
+// a must be a writable C-contiguous array of T with n elements (any shape).
+template <typename T>
+void require_buffer(const py::array& a, const char* name, py::ssize_t n, bool writable) {
+    if (!has_dtype<T>(a))
+        throw py::type_error(std::string(name) + " must have dtype " +
+                             py::str(py::dtype::of<T>()).cast<std::string>() +
+                             ". Received: dtype=" + py::str(a.dtype()).cast<std::string>());
+    if (a.size() != n)
+        throw std::invalid_argument(std::string(name) + " must have " + std::to_string(n) +
+                                    " elements (the weights' size). Received: shape=" +
+                                    shape_str(a));
+    if (!(a.flags() & py::array::c_style))
+        throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+    if (writable && !a.writeable())
+        throw std::invalid_argument(std::string(name) + " must be writable");
+}
+
+template <typename T>
+void rmsprop(py::array weights, py::array velocity, const py::array& grad,
+             RmspropCoefficients c, int threads) {
+    threads = checked_threads(threads);
+    const py::ssize_t n = weights.size();
+    require_buffer<T>(weights, "weights", n, true);
+    require_buffer<T>(velocity, "velocity", n, true);
+    require_buffer<T>(grad, "grad", n, false);
+    if (weights.data() == velocity.data() && n > 0)
+        throw std::invalid_argument("weights and velocity must be different arrays");
+    T* w = static_cast<T*>(weights.mutable_data());
+    T* v = static_cast<T*>(velocity.mutable_data());
+    const T* g = static_cast<const T*>(grad.data());
+    py::gil_scoped_release release;  // only raw buffers of live arrays are touched
+    rmsprop_update<T>(w, v, g, n, c, threads);
+}
+
+}  // namespace
+
+void register_optimizers(py::module_& m) {
+    m.def(
+        "rmsprop_update",
+        [](py::array weights, py::array velocity, py::array grad, double learning_rate,
+           double rho, double epsilon, int num_threads) {
+            const RmspropCoefficients c{learning_rate, rho, 1.0 - rho, epsilon};
+            if (has_dtype<double>(weights)) rmsprop<double>(weights, velocity, grad, c, num_threads);
+            else rmsprop<float>(weights, velocity, grad, c, num_threads);
+        },
+        py::arg("weights"), py::arg("velocity"), py::arg("grad"), py::arg("learning_rate"),
+        py::arg("rho"), py::arg("epsilon"), py::arg("num_threads"),
+        "One RMSprop step in place: velocity = rho*velocity + (1-rho)*grad^2; "
+        "weights -= learning_rate*grad / sqrt(velocity + epsilon).");
+}
+
+}  // namespace fastrnn::bindings
