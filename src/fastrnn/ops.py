@@ -104,11 +104,6 @@ def _shape_text(shape: tuple) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _check_finite(arr: np.ndarray, name: str) -> None:
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-
-
 def _bool_mask(value, name: str, shape: tuple) -> np.ndarray:
     arr = _as_array(value, name)
     if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.integer):
@@ -229,7 +224,6 @@ def simple_rnn_forward(
         if x.shape[0] == 0:
             raise ValueError(f"x (the table of projected rows) must have at least one row. "
                              f"Received: shape={x.shape}")
-        _check_finite(x, "x")
         token_ids = _as_array(token_ids, "token_ids")
         if token_ids.ndim == 2:  # outputs and states (the backward pass adds deltas)
             _require_memory("simple_rnn_forward", dtype.itemsize * 2 * token_ids.size * H)
@@ -261,13 +255,7 @@ def simple_rnn_forward(
         recurrent_dropout_mask = _float_array(
             recurrent_dropout_mask, "recurrent_dropout_mask", (B, H), dtype
         )
-    for arr, name in (
-        (kernel, "kernel"), (recurrent_kernel, "recurrent_kernel"), (bias, "bias"),
-        (initial_state, "initial_state"), (input_dropout_mask, "input_dropout_mask"),
-        (recurrent_dropout_mask, "recurrent_dropout_mask"),
-    ):
-        if arr is not None:
-            _check_finite(arr, name)
+    # The finiteness of the weights, initial state, masks and table is checked by _core.
     act = _activation(activation)
     threads = resolve_num_threads(num_threads)
     from . import _core

@@ -80,9 +80,25 @@ SimpleRnnProblem<T> problem(const RnnArgs& a, bool has_bias, bool backward) {
     return p;
 }
 
+// The weights, the initial state, the dropout masks and a table of projected rows must be
+// finite: one NaN there spreads to every later step of every sample. (x itself is not checked:
+// a NaN input only reaches the outputs it feeds.)
+template <typename T>
+void require_finite_parameters(const RnnArgs& a) {
+    if (a.kernel) require_finite<T>(*a.kernel, "kernel");
+    require_finite<T>(a.recurrent_kernel, "recurrent_kernel");
+    if (a.bias) require_finite<T>(*a.bias, "bias");
+    if (a.initial_state) require_finite<T>(*a.initial_state, "initial_state");
+    if (a.input_dropout_mask) require_finite<T>(*a.input_dropout_mask, "input_dropout_mask");
+    if (a.recurrent_dropout_mask)
+        require_finite<T>(*a.recurrent_dropout_mask, "recurrent_dropout_mask");
+    if (a.token_ids) require_finite<T>(a.x, "x");
+}
+
 template <typename T>
 py::tuple forward(const RnnArgs& a) {
     const SimpleRnnProblem<T> p = problem<T>(a, true, false);
+    require_finite_parameters<T>(a);
     const bool shared = !p.mask && !p.go_backwards;
     py::array_t<T> states({p.B, p.T, p.H});
     py::array_t<T> outputs = shared ? states : py::array_t<T>({p.B, p.T, p.H});

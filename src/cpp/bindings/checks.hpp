@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -72,6 +73,16 @@ inline void check_ids(const py::array& ids, const char* name, int64_t V) {
             throw std::invalid_argument(std::string(name) + " must be in [0, " +
                                         std::to_string(V) + "). Received: " +
                                         std::to_string(p[i]));
+}
+
+// Requires every value of a (already checked by require<T>) to be finite. No early exit: the
+// loop vectorizes, and NaN or Inf are rare.
+template <typename T>
+void require_finite(const py::array& a, const char* name) {
+    const T* p = static_cast<const T*>(a.data());
+    bool finite = true;
+    for (py::ssize_t i = 0, n = a.size(); i < n; ++i) finite &= std::isfinite(p[i]);
+    if (!finite) throw std::invalid_argument(std::string(name) + " contains NaN or Inf values");
 }
 
 inline int checked_threads(int n) {
