@@ -1,6 +1,7 @@
 // Argument checks for the bindings: every failure is a ValueError/TypeError that names the
-// argument and gives the expected and the received shape or dtype. These are a backstop: the
-// Python layer (fastrnn/ops.py) validates first with friendlier messages.
+// argument and gives the expected and the received shape or dtype. Shapes and dtypes are a
+// backstop (fastrnn/ops.py validates them first with friendlier messages); the finiteness of
+// the parameters (require_finite) is checked only here.
 #pragma once
 
 #include <pybind11/numpy.h>

@@ -404,6 +404,37 @@ void check_embedding(int64_t N, int64_t V, int64_t D, const std::string& path) {
     }
 }
 
+// The fused RMSprop step against the formula in double, for n values and 1/2/3 threads.
+template <typename T>
+void check_rmsprop(int64_t n) {
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    std::mt19937_64 gen(static_cast<uint64_t>(n * 17 + sizeof(T)));
+    std::uniform_real_distribution<double> u(-2.0, 2.0);
+    std::vector<T> w0(static_cast<size_t>(n)), v0(static_cast<size_t>(n)), g(static_cast<size_t>(n));
+    for (auto& e : w0) e = T(u(gen));
+    for (auto& e : v0) e = T(std::fabs(u(gen)));
+    for (auto& e : g) e = T(u(gen));
+    const fastrnn::RmspropCoefficients c{0.01, 0.9, 1.0 - 0.9, 1e-7};
+    std::vector<double> want_w(static_cast<size_t>(n)), want_v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        want_v[i] = 0.9 * double(v0[i]) + 0.1 * double(g[i]) * double(g[i]);
+        want_w[i] = double(w0[i]) - 0.01 * double(g[i]) / std::sqrt(want_v[i] + 1e-7);
+    }
+    std::vector<T> first;
+    for (int threads : {1, 2, 3}) {
+        char buf[120];
+        std::snprintf(buf, sizeof(buf), "[%s threads=%d] rmsprop n=%lld", dtype, threads,
+                      (long long)n);
+        std::vector<T> w = w0, v = v0;
+        fastrnn::rmsprop_update<T>(w.data(), v.data(), g.data(), n, c, threads);
+        const double tol = sizeof(T) == 4 ? 1e-6 : 1e-14;
+        compare(v, want_v, tol, std::string(buf) + " velocity");
+        compare(w, want_w, tol, std::string(buf) + " weights");
+        if (threads == 1) first = w;
+        else identical(w, first, std::string(buf) + " weights");
+    }
+}
+
 // Projected inputs read through token ids must equal the same rows gathered beforehand: the
 // outputs, and the table gradient equal to the gathered path's dx summed per id.
 template <typename T>
@@ -535,6 +566,10 @@ int main() {
             check_token_ids<double>(btvh[0], btvh[1], btvh[2], btvh[3], path);
         }
         std::printf("path %s: done\n", path.c_str());
+    }
+    for (int64_t n : {1, 7, 300, 100003}) {  // no SIMD path: one build for all CPUs
+        check_rmsprop<float>(n);
+        check_rmsprop<double>(n);
     }
     std::printf("%d checks, %d failures, paths:", g_checks, g_failures);
     for (const auto& p : paths) std::printf(" %s", p.c_str());
