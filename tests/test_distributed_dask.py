@@ -99,17 +99,34 @@ def test_sequences_ids_and_default_client(client):
     np.testing.assert_array_equal(out.compute(scheduler=client), ids_model.predict(ids, verbose=0))
 
 
-def test_thread_budget_is_set_per_worker(client):
-    model = _float_model()
-    out = fdask.predict(model, da.from_array(_x(8), chunks=(4, 6, 3)), client=client,
-                        n_threads=1)
-    out.compute(scheduler=client)
-    assert set(client.run(fastrnn.get_num_threads).values()) == {1}
+class _ThreadsSeen:
+    """A stand-in model whose prediction is the engine thread count its task ran with."""
+
+    def predict(self, x):
+        return np.full((len(x), 1), fastrnn.get_num_threads(), dtype=np.float64)
+
+
+def test_thread_budget_holds_for_the_task_only(client):
+    before = client.run(fastrnn.get_num_threads)
+    x = da.from_array(_x(8), chunks=(4, 6, 3))
+    seen = fdask.predict(_ThreadsSeen(), x, client=client, n_threads=1).compute(scheduler=client)
+    np.testing.assert_array_equal(seen, 1)
     # Default budget: the worker's cores // its single slot.
-    fdask.predict(model, da.from_array(_x(8), chunks=(4, 6, 3)),
-                  client=client).compute(scheduler=client)
-    cores = client.run(lambda: len(os.sched_getaffinity(0)))
-    assert client.run(fastrnn.get_num_threads) == cores
+    seen = fdask.predict(_ThreadsSeen(), x, client=client).compute(scheduler=client)
+    cores = set(client.run(lambda: len(os.sched_getaffinity(0))).values())
+    assert set(np.unique(seen)) == cores
+    assert client.run(fastrnn.get_num_threads) == before  # the workers' own setting is kept
+
+
+def test_local_threaded_scheduler_keeps_the_callers_setting(monkeypatch):
+    from fastrnn import _config
+
+    monkeypatch.setattr(_config, "_num_threads", None)  # restored after the test
+    fastrnn.set_num_threads(2)
+    x = da.from_array(_x(8), chunks=(2, 6, 3))
+    seen = fdask.predict(_ThreadsSeen(), x, client=None, n_threads=1).compute(scheduler="threads")
+    np.testing.assert_array_equal(seen, 1)
+    assert fastrnn.get_num_threads() == 2
 
 
 def test_local_scheduler_fallback_without_client():

@@ -3,9 +3,9 @@
 The model (a built ``fastrnn.models.Sequential`` or a fitted ``fastrnn.sklearn`` estimator, or
 anything with the same ``predict``) is pickled once and broadcast to every worker of the
 current ``distributed.Client`` (``Client.scatter(..., broadcast=True)``); each block of ``x``
-is predicted on the worker that holds it, with the engine's thread count set explicitly in the
-task (``fastrnn.set_num_threads``), never through ``OMP_NUM_THREADS``. Without a distributed
-client (Dask's local schedulers) the model is used in place.
+is predicted on the worker that holds it, with the engine's thread count set for that task's
+thread only (``fastrnn.thread_limit``), never through ``OMP_NUM_THREADS`` or the process-wide
+setting. Without a distributed client (Dask's local schedulers) the model is used in place.
 
 Needs ``dask[distributed]`` (``pip install fastrnn[dask]``).
 """
@@ -29,25 +29,21 @@ __all__ = ["predict", "task_threads"]
 
 
 def task_threads(n_threads: int | None = None) -> int:
-    """Set and return the fastrnn engine threads for the task running now.
+    """The fastrnn engine threads a task running now should use (nothing is changed).
 
-    ``n_threads`` given: use it. ``None``: inside a Dask worker, the worker's usable cores
-    divided by its task slots (``nthreads``), at least 1; elsewhere the current setting
-    (:func:`fastrnn.get_num_threads`) is kept. The value is a process setting
-    (:func:`fastrnn.set_num_threads`), which on a Dask worker process is private to it.
+    ``n_threads`` given: that. ``None``: inside a Dask worker, the worker's usable cores divided
+    by its task slots (``nthreads``), at least 1, so that concurrent tasks share the cores;
+    elsewhere the current setting (:func:`fastrnn.get_num_threads`). :func:`predict` applies
+    it with :class:`fastrnn.thread_limit`, which holds for the task's Python thread only.
     """
     import fastrnn
 
     if n_threads is not None:
-        n = _check_threads(n_threads)
-    else:
-        slots = _worker_slots()
-        if slots is None:
-            return fastrnn.get_num_threads()
-        n = max(1, _usable_cores() // slots)
-    if fastrnn.get_num_threads() != n:
-        fastrnn.set_num_threads(n)
-    return n
+        return _check_threads(n_threads)
+    slots = _worker_slots()
+    if slots is None:
+        return fastrnn.get_num_threads()
+    return max(1, _usable_cores() // slots)
 
 
 def _check_threads(n_threads: Any) -> int:
@@ -128,8 +124,10 @@ def _predict_block(block: np.ndarray, model: Any, method: str, kwargs: dict,
     """Run on a worker: predict one block of samples."""
     if block.shape[0] == 0:
         return np.empty((0,) + out_tail, dtype=out_dtype)
-    task_threads(n_threads)
-    out = np.asarray(getattr(model, method)(block, **kwargs))
+    import fastrnn
+
+    with fastrnn.thread_limit(task_threads(n_threads)):
+        out = np.asarray(getattr(model, method)(block, **kwargs))
     if out.shape[1:] != out_tail:
         raise ValueError(f"{method} returned shape {out.shape} for a block of shape "
                          f"{block.shape}; expected (n,)+{out_tail}")
