@@ -132,6 +132,34 @@ def test_simple_rnn_return_state_and_initial_state(masked):
     np.testing.assert_allclose(dh0, num, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_simple_rnn_last_output_with_fully_masked_samples(go_backwards, zero_output_for_mask):
+    """return_sequences=False: the last output is the final state except where it is a masked
+    step's zeros (a sample with no valid step; with zero_output_for_mask, a masked last step).
+    Gradients of the inputs, weights and initial state against central differences."""
+    mask = np.array([[1, 1, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 0, 0, 1], [0, 1, 1, 0, 0]], bool)
+    layer = layers.SimpleRNN(4, dtype="float64", go_backwards=go_backwards,
+                             zero_output_for_mask=zero_output_for_mask)
+    x, h0 = _x((4, 5, 3), seed=6), _x((4, 4), seed=7)
+    check_gradients(layer, x, initial_state=h0, mask=mask)
+    r = np.random.default_rng(1).normal(size=(4, 4))
+    layer.forward(x, training=True, initial_state=h0, mask=mask)
+    layer.backward(r)
+    dh0 = layer.initial_state_grads[0]
+    num = np.zeros_like(h0)
+    for idx in np.ndindex(h0.shape):
+        vals = []
+        for sign in (1, -1):
+            h = h0.copy()
+            h[idx] += sign * EPS
+            vals.append(float(np.sum(r * layer.forward(x, training=True, initial_state=h,
+                                                         mask=mask))))
+        num[idx] = (vals[0] - vals[1]) / (2 * EPS)
+    np.testing.assert_allclose(dh0, num, rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(dh0[1], 0)  # no valid step: the output is zeros
+
+
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_simple_rnn_fixed_dropout_masks(go_backwards):
     layer = layers.SimpleRNN(4, dropout=0.5, recurrent_dropout=0.5, go_backwards=go_backwards,

@@ -414,7 +414,7 @@ class SimpleRNN(Layer):
         if self.stateful:
             self.states = np.array(res.final_state, dtype=self.dtype)
         if training:
-            self._cache = {"cache": res.cache, "masked": m is not None, "shape": (B, T),
+            self._cache = {"cache": res.cache, "shape": (B, T),
                            "fused": fused}
         else:
             self._cache = None
@@ -444,11 +444,15 @@ class SimpleRNN(Layer):
                 d_seq = self._grad(d_out, (B, T, H), "output")
             else:
                 d_last = self._grad(d_out, (B, H), "output")
-                if c["masked"] or self.zero_output_for_mask:
-                    d_seq = np.zeros((B, T, H), dtype=self.dtype)
-                    d_seq[:, -1] = d_last
-                else:  # without a mask the last output is the final state
-                    d_final = d_last if d_final is None else d_final + d_last
+                # The last output is the final state, except for samples whose last output is
+                # a masked step's zeros: every step masked, or (zero_output_for_mask) the last
+                # processed one. Those get no gradient; no (B, T, H) array is needed.
+                mask = c["cache"].mask
+                if mask is not None:
+                    keep = mask[:, 0 if self.go_backwards else -1] if self.zero_output_for_mask \
+                        else mask.any(axis=1)
+                    d_last = d_last * keep[:, None].astype(self.dtype)
+                d_final = d_last if d_final is None else d_final + d_last
         if d_seq is None and d_final is None:
             d_final = np.zeros((B, H), dtype=self.dtype)
         g = ops.simple_rnn_backward(c["cache"], d_seq, d_final)
