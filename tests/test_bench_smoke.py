@@ -264,6 +264,20 @@ def test_command_line_smoke_run(tmp_path, capsys):
     assert "SMOKE RUN" in (tmp_path / "bench.txt").read_text()
 
 
+def test_each_implementation_keeps_its_best_reading():
+    from fastrnn._bench.runner import Settings, run_in_process
+    from fastrnn._bench.workloads import scaled
+
+    w = scaled(default_workloads()[0], "smoke")
+    settings = Settings(threads=[1], budget_s=0.0, min_samples=2, max_samples=2, scale="smoke",
+                        readings=3)
+    records = run_in_process([w], settings, ["fastrnn", "numpy"])
+    assert [r["impl"] for r in records] == ["fastrnn", "numpy"]
+    for r in records:
+        assert r["status"] == "ok" and len(r["reading_medians_s"]) == 3
+        assert r["median_s"] == min(r["reading_medians_s"])
+
+
 def test_command_line_rejects_bad_arguments(capsys):
     from fastrnn._bench import main
 

@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true",
                    help="tiny shapes and one sample each: checks the suite, times nothing useful")
     p.add_argument("--budget", type=float, default=0.6,
-                   help="seconds of timing per measurement after a warm-up call (default 0.6)")
+                   help="seconds of timing per reading after a warm-up call (default 0.6)")
+    p.add_argument("--readings", type=int, default=2,
+                   help="timing rounds over all implementations of a workload; each keeps "
+                        "its best reading (default 2; --smoke: 1)")
     p.add_argument("--deadline", type=float, default=None,
                    help="stop starting measurements after this many seconds (rest: skipped)")
     p.add_argument("--target-threads", type=int, default=2,
@@ -85,7 +88,8 @@ def run(args, log=print) -> dict:
     impls, skipped_notes = available_impls(["fastrnn"] + list(args.peers))
     settings = Settings(threads=args.threads, impls=impls, budget_s=args.budget,
                         min_samples=1 if args.smoke else 3, max_samples=1 if args.smoke else 25,
-                        scale="smoke" if args.smoke else "full", deadline_s=args.deadline)
+                        scale="smoke" if args.smoke else "full", deadline_s=args.deadline,
+                        readings=1 if args.smoke else max(1, args.readings))
     if args.smoke:
         settings.budget_s = 0.0
     info = machine.machine_info()
@@ -158,7 +162,11 @@ def run(args, log=print) -> dict:
                                                memory if "error" not in memory else None)
     tables.append(target_text)
     notes = [
-        "Notes: medians of repeated calls after one warm-up call; 'peer/fastrnn' > 1 means "
+        f"Notes: medians of repeated calls after one warm-up call, the better of "
+        f"{settings.readings} reading(s) per implementation (rounds over all implementations of "
+        + ("a workload, other thread pools given 0.3 s to go idle before each); "
+           if settings.scale == "full" else "a workload); ")
+        + "'peer/fastrnn' > 1 means "
         "fastrnn is faster; GFLOP/s count a forward pass as 2*B*T*(F*H + H*H) and backward "
         "as twice that (dense/embedding flops of the lecture model are not counted); the sgemm "
         "ceiling is NumPy's float32 matmul at the same thread count, the better of two "

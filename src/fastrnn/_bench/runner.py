@@ -32,7 +32,8 @@ class Settings:
     threads: list = field(default_factory=lambda: [1, 2])
     impls: list = field(default_factory=lambda: ["fastrnn", "numpy", "torch", "torch+ftz",
                                                  "onnxruntime"])
-    budget_s: float = 0.6  # per measurement (after one warm-up call)
+    budget_s: float = 0.6  # per reading (after one warm-up call)
+    readings: int = 2  # timing rounds over all implementations; the best reading counts
     min_samples: int = 3
     max_samples: int = 25
     scale: str = "full"
@@ -95,69 +96,100 @@ def run_in_process(workloads: list, settings: Settings, impls: list,
 
 
 def _run_one_setting(w, data, n, impls, settings, deadline, log, blas_note) -> list:
-    out = []
+    """Check every implementation against fastrnn, then time them: ``settings.readings``
+    rounds over all of them (A B C, A B C), each keeping its best reading's median, so that a
+    burst of load on a shared machine does not decide a ratio."""
+    out, ready = [], []
     reference = None  # fastrnn's result, computed once per setting
     for impl in impls:
         if not supports(impl, w):
             continue
         rec = _record(w, impl, n)
+        out.append(rec)
         if deadline.expired():
             rec["status"] = "skipped: run deadline reached"
-            out.append(rec)
             continue
         try:
             if reference is None:
-                ref_case = build_case("fastrnn", w, data, n)
-                reference = ref_case.result()
+                reference = build_case("fastrnn", w, data, n).result()
             case = build_case(impl, w, data, n)
-            if impl == "fastrnn":
-                # fastrnn itself is checked against the NumPy reference
-                if "numpy" not in data.results:  # thread-independent: computed once
-                    data.results["numpy"] = build_case("numpy", w, data, n).result()
-                np_result = data.results["numpy"]
-                rec["agree_rel_err"] = compare_results(f"{w.name} fastrnn vs numpy",
-                                                       reference, np_result)
-            else:
-                rec["agree_rel_err"] = compare_results(f"{w.name} {impl} vs fastrnn",
-                                                       case.result(), reference)
-            notes = [case.note] if case.note else []
-            if impl == "numpy":
-                notes.append(blas_note)
-                state = numpy_flush_state()
-                rec["flush"] = state
-                notes.append("NumPy cannot flush subnormals" if not state["ftz"] else
-                             "WARNING: this thread flushes subnormals (someone set MXCSR)")
-            if impl.startswith("torch"):
-                from . import torch_peer
-
-                rec["flush_fraction"] = torch_peer.flush_fraction()
-                notes.append(f"torch threads flushing subnormals: "
-                             f"{rec['flush_fraction']:.0%}")
-            # Thread pools of the work just done (NumPy's OpenBLAS above all) keep spinning on
-            # the cores for ~0.1 s after their last call; on 2 cores that made the next
-            # implementation's first calls 2.5x slower. Let them go to sleep first.
-            if settings.scale == "full":
-                time.sleep(_POOLS_IDLE_S)
-            if case.single_shot:
-                timing = measure(case.run, budget_s=0.0, min_samples=1, max_samples=1, warmup=0)
-            else:
-                timing = measure(case.run, budget_s=settings.budget_s,
-                                 min_samples=settings.min_samples,
-                                 max_samples=settings.max_samples)
-            rec.update(median_s=timing.median, samples_s=timing.samples, spread=timing.spread,
-                       note="; ".join(notes))
-            log(f"  {w.name:38s} {impl:12s} {n:2d} threads  {timing.median * 1e3:10.3f} ms"
-                f"  (agree {rec['agree_rel_err']:.1e})")
-        except Disagreement as exc:
-            rec["status"] = f"DISAGREES: {exc}"
-            log(f"  {w.name:38s} {impl:12s} {n:2d} threads  DISAGREES: {exc}")
-        except Exception as exc:  # a peer failing must not sink the whole run
-            rec["status"] = f"error: {type(exc).__name__}: {exc}"
-            log(f"  {w.name:38s} {impl:12s} {n:2d} threads  error: {exc}")
-            if os.environ.get("FASTRNN_BENCH_DEBUG"):
-                traceback.print_exc()
-        out.append(rec)
+            _check_agreement(rec, impl, case, w, data, n, reference)
+            rec["note"] = "; ".join(_notes(rec, impl, case, blas_note))
+            ready.append((rec, case))
+        except Exception as exc:
+            _failed(rec, exc, log)
+    for reading in range(settings.readings):
+        for rec, case in ready:
+            if rec["status"] != "ok" or (reading and case.single_shot):
+                continue
+            if deadline.expired() and rec["median_s"] is not None:
+                continue
+            try:
+                _time_once(rec, case, settings)
+            except Exception as exc:
+                _failed(rec, exc, log)
+    for rec, _ in ready:
+        if rec["status"] == "ok" and rec["median_s"] is not None:
+            log(f"  {w.name:38s} {rec['impl']:12s} {n:2d} threads  "
+                f"{rec['median_s'] * 1e3:10.3f} ms  (agree {rec['agree_rel_err']:.1e})")
     return out
+
+
+def _check_agreement(rec, impl, case, w, data, n, reference) -> None:
+    if impl == "fastrnn":  # fastrnn itself is checked against the NumPy reference
+        if "numpy" not in data.results:  # thread-independent: computed once
+            data.results["numpy"] = build_case("numpy", w, data, n).result()
+        rec["agree_rel_err"] = compare_results(f"{w.name} fastrnn vs numpy", reference,
+                                               data.results["numpy"])
+    else:
+        rec["agree_rel_err"] = compare_results(f"{w.name} {impl} vs fastrnn", case.result(),
+                                               reference)
+
+
+def _notes(rec, impl, case, blas_note) -> list:
+    notes = [case.note] if case.note else []
+    if impl == "numpy":
+        notes.append(blas_note)
+        state = numpy_flush_state()
+        rec["flush"] = state
+        notes.append("NumPy cannot flush subnormals" if not state["ftz"] else
+                     "WARNING: this thread flushes subnormals (someone set MXCSR)")
+    if impl.startswith("torch"):
+        from . import torch_peer
+
+        rec["flush_fraction"] = torch_peer.flush_fraction()
+        notes.append(f"torch threads flushing subnormals: {rec['flush_fraction']:.0%}")
+    return notes
+
+
+def _time_once(rec: dict, case, settings: Settings) -> None:
+    """One reading of ``case``; the record keeps the reading with the lowest median."""
+    # Thread pools of the work just done (NumPy's OpenBLAS above all) keep spinning on the
+    # cores for ~0.1 s after their last call; on 2 cores that made the next implementation's
+    # first calls 2.5x slower. Let them go to sleep first.
+    if settings.scale == "full":
+        time.sleep(_POOLS_IDLE_S)
+    if case.single_shot:
+        timing = measure(case.run, budget_s=0.0, min_samples=1, max_samples=1, warmup=0)
+    else:
+        timing = measure(case.run, budget_s=settings.budget_s, min_samples=settings.min_samples,
+                         max_samples=settings.max_samples)
+    rec.setdefault("reading_medians_s", []).append(timing.median)
+    if rec["median_s"] is None or timing.median < rec["median_s"]:
+        rec.update(median_s=timing.median, samples_s=timing.samples, spread=timing.spread)
+
+
+def _failed(rec: dict, exc: Exception, log) -> None:
+    """A peer failing must not sink the whole run: the record says why."""
+    label = f"  {rec['workload']:38s} {rec['impl']:12s} {rec['threads']:2d} threads"
+    if isinstance(exc, Disagreement):
+        rec["status"] = f"DISAGREES: {exc}"
+        log(f"{label}  DISAGREES: {exc}")
+        return
+    rec["status"] = f"error: {type(exc).__name__}: {exc}"
+    log(f"{label}  error: {exc}")
+    if os.environ.get("FASTRNN_BENCH_DEBUG"):
+        traceback.print_exc()
 
 
 def run_ftz_worker(workloads: list, settings: Settings, deadline: Deadline,
@@ -171,6 +203,7 @@ def run_ftz_worker(workloads: list, settings: Settings, deadline: Deadline,
         "threads": settings.threads, "budget_s": settings.budget_s,
         "min_samples": settings.min_samples, "max_samples": settings.max_samples,
         "scale": settings.scale, "seed": settings.seed, "deadline_s": remaining,
+        "readings": settings.readings,
     }
     src_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)

@@ -28,7 +28,8 @@ def main(argv: list) -> int:
     settings = Settings(threads=payload["threads"], impls=["torch+ftz"],
                         budget_s=payload["budget_s"], min_samples=payload["min_samples"],
                         max_samples=payload["max_samples"], scale=payload["scale"],
-                        seed=payload["seed"], deadline_s=payload["deadline_s"])
+                        seed=payload["seed"], deadline_s=payload["deadline_s"],
+                        readings=payload.get("readings", 1))
     records = run_in_process(workloads, settings, ["torch+ftz"],
                              log=lambda s: print(s, file=sys.stderr, flush=True))
     print(json.dumps(records))
