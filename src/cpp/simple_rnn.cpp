@@ -496,11 +496,11 @@ void previous_states_rows(const SimpleRnnProblem<T>& p, const T* states, int64_t
 // Rows of one weight-gradient chunk: fixed by the problem size only, never by the thread count.
 inline int64_t chunk_rows(int64_t rows) { return std::max<int64_t>(512, (rows + 15) / 16); }
 
-// Wide layers: dkernel and drecurrent_kernel are cut into a fixed grid of tiles (blocks of
-// whole OpenBLAS rows by blocks of columns) and each tile reduces over all B*T rows in one
-// product, so no partial sums are written or reduced and every element's sum order is fixed.
-// Threads take whole tiles: a column cut costs no extra packing (each call packs only its
-// columns of delta), and gives threads work when the matrices have few row blocks.
+// Wide layers: dkernel and drecurrent_kernel are cut into fixed blocks of whole OpenBLAS rows,
+// and each block reduces over all B*T rows in one product, so no partial sums are written or
+// reduced and every element's sum order is fixed. Threads take whole blocks from one list over
+// both matrices (with a split per matrix, one thread took both when each had a single block).
+// Columns are not cut: each cut would pack the block's rows of x~ or hprev once more.
 template <typename T>
 void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
                                 const T* xin, const T* states, const T* delta, T* dkernel,
@@ -509,28 +509,24 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
     std::vector<T>& hprev = workspace<T>(kPrevious);
     hprev.resize(static_cast<size_t>(R * H));
     const int64_t rows = row_split(K, p, kBlasRowsLarge);
-    const int64_t cols = blas_available() ? kBlasRowsLarge : H;
-    const int64_t col_blocks = (H + cols - 1) / cols;
     const int64_t kernel_blocks = p.projected_inputs ? 0 : (F + rows - 1) / rows;
-    const int64_t tiles = (kernel_blocks + (H + rows - 1) / rows) * col_blocks;
-    parallel_region(useful_threads(p.threads, tiles, 1), [&](int tid, int nt) {
+    const int64_t blocks = kernel_blocks + (H + rows - 1) / rows;
+    parallel_region(useful_threads(p.threads, blocks, 1), [&](int tid, int nt) {
         int64_t r0, r1;
         split_range(R, 64, tid, nt, r0, r1);
         previous_states_rows(p, states, r0, r1, hprev.data() + r0 * H);
         thread_barrier();
         int64_t first, last;
-        split_range(tiles, 1, tid, nt, first, last);
-        for (int64_t tile = first; tile < last; ++tile) {
-            const int64_t block = tile / col_blocks, c0 = (tile % col_blocks) * cols;
-            const int64_t nc = std::min(cols, H - c0);
+        split_range(blocks, 1, tid, nt, first, last);
+        for (int64_t block = first; block < last; ++block) {
             if (block < kernel_blocks) {  // dkernel rows [f0, f0 + m) = x~^T . delta
                 const int64_t f0 = block * rows, m = std::min(rows, F - f0);
-                product<T>(K, dkernel + f0 * H + c0, H, xin + f0, 1, F, delta + c0, H, nullptr, m,
-                           nc, R, false, Activation::Linear, kBlasRowsLarge);
+                product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, m, H, R,
+                           false, Activation::Linear, kBlasRowsLarge);
             } else {  // drecurrent_kernel rows [h0, h0 + m) = hprev^T . delta
                 const int64_t h0 = (block - kernel_blocks) * rows, m = std::min(rows, H - h0);
-                product<T>(K, drec + h0 * H + c0, H, hprev.data() + h0, 1, H, delta + c0, H,
-                           nullptr, m, nc, R, false, Activation::Linear, kBlasRowsLarge);
+                product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, m, H,
+                           R, false, Activation::Linear, kBlasRowsLarge);
             }
         }
         int64_t j0, j1;
@@ -547,7 +543,7 @@ template <typename T>
 void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                       const T* states, const T* delta, T* dkernel, T* drec, T* dbias) {
     const int64_t R = p.B * p.T, F = p.F, H = p.H;
-    // A grid of output tiles when both matrices have whole blocks of kBlasRowsLarge rows;
+    // Blocks of output rows when both matrices have whole blocks of kBlasRowsLarge rows;
     // narrower layers reduce partial sums over chunks of rows instead. The choice depends on
     // the shapes only, never on the thread count, so the summation order is fixed.
     if (F >= kBlasRowsLarge && H >= kBlasRowsLarge)
