@@ -14,7 +14,7 @@ from rnn_cases import make_problem
 from fastrnn import ops
 
 # (5, 6, 129, 131): per-step products through OpenBLAS when it is linked; (70, 3, 260, 264):
-# weight gradients on the grid of output tiles (2 x 2 blocks per matrix, partial edge blocks);
+# weight gradients in whole row blocks (2 per matrix, a partial last one) from one list;
 # (3, 4, 8, 300): few samples, many units
 SHAPES = [(13, 37, 5, 24), (2, 9, 3, 300), (1, 20, 4, 16), (64, 12, 8, 64), (5, 6, 129, 131),
           (70, 3, 260, 264), (3, 4, 8, 300)]
