@@ -25,7 +25,7 @@ import pytest
 
 from fastrnn._bench import cases
 from fastrnn._bench.agree import compare_results
-from fastrnn._bench.timing import blas_threads, numpy_flush_state
+from fastrnn._bench.timing import blas_threads, let_thread_pools_idle, numpy_flush_state
 from fastrnn._bench.workloads import SCALE_ENV, Workload, scaled
 
 
@@ -103,6 +103,8 @@ def run_case(bench_scale):
             benchmark.group = f"{w.name} @ {threads} thr"
             benchmark.extra_info.update(shape=w.shape, flops=w.flops, agree_rel_err=err,
                                         impl=impl, threads=threads)
+            if not benchmark.disabled:
+                let_thread_pools_idle()  # e.g. NumPy's BLAS workers from the reference above
             if case.single_shot:
                 benchmark.pedantic(case.run, rounds=1, iterations=1)
             else:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Callable, Optional
 
 from .agree import Disagreement, compare_results
 from .cases import WorkloadData, build_case, supports
-from .timing import Deadline, blas_threads, measure, numpy_flush_state
+from .timing import Deadline, blas_threads, let_thread_pools_idle, measure, numpy_flush_state
 from .workloads import Workload
 
 __all__ = ["Settings", "run_in_process", "run_ftz_worker", "available_impls"]
@@ -55,9 +54,6 @@ def available_impls(requested: list) -> tuple[list, list]:
         else:
             keep.append(impl)
     return keep, notes
-
-
-_POOLS_IDLE_S = 0.3  # OpenBLAS worker threads spin ~2**28 cycles before sleeping
 
 
 def _set_threads(impls: list, n: int) -> None:
@@ -164,11 +160,8 @@ def _notes(rec, impl, case, blas_note) -> list:
 
 def _time_once(rec: dict, case, settings: Settings) -> None:
     """One reading of ``case``; the record keeps the reading with the lowest median."""
-    # Thread pools of the work just done (NumPy's OpenBLAS above all) keep spinning on the
-    # cores for ~0.1 s after their last call; on 2 cores that made the next implementation's
-    # first calls 2.5x slower. Let them go to sleep first.
     if settings.scale == "full":
-        time.sleep(_POOLS_IDLE_S)
+        let_thread_pools_idle()
     if case.single_shot:
         timing = measure(case.run, budget_s=0.0, min_samples=1, max_samples=1, warmup=0)
     else:

@@ -11,7 +11,19 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-__all__ = ["Timing", "measure", "blas_threads", "numpy_flush_state", "Deadline"]
+__all__ = ["Timing", "measure", "blas_threads", "numpy_flush_state", "Deadline",
+           "let_thread_pools_idle"]
+
+POOLS_IDLE_S = 0.3  # OpenBLAS worker threads spin ~2**28 cycles after their last call
+
+
+def let_thread_pools_idle() -> None:
+    """Wait until the thread pools of the work just done have gone to sleep.
+
+    NumPy's OpenBLAS workers (and other pools) keep spinning on the cores for ~0.1 s after
+    their last call; on 2 cores that made the next implementation's first calls 2.5x slower.
+    Call this before timing anything."""
+    time.sleep(POOLS_IDLE_S)
 
 
 @dataclass
