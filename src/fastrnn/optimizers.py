@@ -4,7 +4,8 @@ Update formulas, defaults and argument checks follow Keras 3.15 (``keras/src/opt
 gradients are clipped (``clipnorm`` per variable, ``global_clipnorm`` jointly, ``clipvalue``
 elementwise; at most one), decoupled ``weight_decay`` applies ``w -= w * wd * lr`` before the step,
 then each variable is updated with whole-array NumPy operations (``out=`` into per-variable
-scratch buffers, so a step allocates almost nothing). ``variables`` lists
+scratch buffers, so a step allocates almost nothing); plain RMSprop on contiguous arrays runs as
+one fused C++ pass with the same roundings (same bits). ``variables`` lists
 ``[iteration, learning_rate, *slots]`` as arrays, so ``sum(v.size)`` equals Keras's
 "Optimizer params" count. ``lr=`` is rejected as in Keras 3 ("Argument(s) not recognized").
 """
