@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -207,6 +208,54 @@ def test_fused_rmsprop_gives_the_bits_of_the_numpy_formula(dtype):
         np.testing.assert_array_equal(got, exp)
     for got, exp in zip(opt.variables[2:], v_ref):
         np.testing.assert_array_equal(got, exp)
+
+
+def _adam_numpy_roundings(w, m, v, v_hat, g, alpha, b1, b2, eps):
+    """Adam with NumPy's roundings for w's dtype (see _rmsprop_numpy_roundings)."""
+    t = w.dtype.type
+    m[...] = m + (g - m) * t(1.0 - b1)
+    v[...] = v + (g * g - v) * t(1.0 - b2)
+    if v_hat is not None:
+        v_hat[...] = np.maximum(v_hat, v)
+        v = v_hat
+    w -= (m * t(alpha)) / (np.sqrt(v) + t(eps))
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_adam_gives_the_bits_of_the_numpy_formula(dtype, amsgrad):
+    rng = np.random.default_rng(5)
+    shapes = [(1000, 32), (32, 32), (32,), (3, 5, 7), (1,)]
+    w = [rng.normal(size=s).astype(dtype) for s in shapes]
+    w_ref = [x.copy() for x in w]
+    slots = [[np.zeros_like(x) for x in w] for _ in range(3)]
+    opt = optimizers.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-6,
+                          amsgrad=amsgrad)
+    for step in range(1, 6):
+        grads = [(rng.normal(size=s) * 10.0 ** (2 - step)).astype(dtype) for s in shapes]
+        opt.apply(grads, w)
+        alpha = 0.01 * math.sqrt(1.0 - 0.95 ** step) / (1.0 - 0.8 ** step)
+        for x, m, v, vh, g in zip(w_ref, *slots, grads):
+            _adam_numpy_roundings(x, m, v, vh if amsgrad else None, g, alpha, 0.8, 0.95, 1e-6)
+    for got, exp in zip(w, w_ref):
+        np.testing.assert_array_equal(got, exp)
+
+
+def test_fused_adam_rejects_bad_arrays_and_modifies_nothing():
+    w, m, v, g = (np.ones(6, np.float32), np.zeros(6, np.float32), np.zeros(6, np.float32),
+                  np.ones(6, np.float32))
+    cases = [
+        ((w, m, v, None, g.astype(np.float64)), TypeError, "grad must have dtype float32"),
+        ((w, m, v, np.zeros(5, np.float32), g), ValueError, "velocity_hat must have 6 elements"),
+        ((w, m, m, None, g), ValueError, "must be different arrays"),
+        ((w, m, v, w, g), ValueError, "must be different arrays"),
+    ]
+    for args, error, message in cases:
+        with pytest.raises(error, match=message):
+            _core.adam_update(*args, 0.001, 0.9, 0.999, 1e-7, 1)
+    np.testing.assert_array_equal(w, 1)
+    np.testing.assert_array_equal(m, 0)
+    np.testing.assert_array_equal(v, 0)
 
 
 def test_fused_rmsprop_is_thread_independent_and_equals_the_strided_fallback():

@@ -27,7 +27,36 @@ void rmsprop_update(T* weights, T* velocity, const T* grad, int64_t n, RmspropCo
     });
 }
 
+template <typename T>
+void adam_update(T* weights, T* momentum, T* velocity, T* velocity_hat, const T* grad, int64_t n,
+                 AdamCoefficients c, int threads) {
+    const T alpha = static_cast<T>(c.alpha), eps = static_cast<T>(c.epsilon);
+    const T one_minus_beta_1 = static_cast<T>(c.one_minus_beta_1);
+    const T one_minus_beta_2 = static_cast<T>(c.one_minus_beta_2);
+    const int nt = threads_for_work(threads, 12.0 * n);  // elementwise: any split, same bits
+    parallel_region(nt, [&](int tid, int count) {
+        int64_t i0, i1;
+        split_range(n, 256, tid, count, i0, i1);
+        for (int64_t i = i0; i < i1; ++i) {
+            const T g = grad[i];
+            const T m = momentum[i] + (g - momentum[i]) * one_minus_beta_1;
+            const T v = velocity[i] + (g * g - velocity[i]) * one_minus_beta_2;
+            momentum[i] = m;
+            velocity[i] = v;
+            T denominator = v;
+            if (velocity_hat) {  // np.maximum: NaN if either is NaN
+                const T h = velocity_hat[i];
+                denominator = (std::isnan(h) || h > v) ? h : v;
+                velocity_hat[i] = denominator;
+            }
+            weights[i] -= (m * alpha) / (std::sqrt(denominator) + eps);
+        }
+    });
+}
+
 template void rmsprop_update<float>(float*, float*, const float*, int64_t, RmspropCoefficients, int);
 template void rmsprop_update<double>(double*, double*, const double*, int64_t, RmspropCoefficients, int);
+template void adam_update<float>(float*, float*, float*, float*, const float*, int64_t, AdamCoefficients, int);
+template void adam_update<double>(double*, double*, double*, double*, const double*, int64_t, AdamCoefficients, int);
 
 }  // namespace fastrnn

@@ -4,8 +4,8 @@ Update formulas, defaults and argument checks follow Keras 3.15 (``keras/src/opt
 gradients are clipped (``clipnorm`` per variable, ``global_clipnorm`` jointly, ``clipvalue``
 elementwise; at most one), decoupled ``weight_decay`` applies ``w -= w * wd * lr`` before the step,
 then each variable is updated with whole-array NumPy operations (``out=`` into per-variable
-scratch buffers, so a step allocates almost nothing); plain RMSprop on contiguous arrays runs as
-one fused C++ pass with the same roundings (same bits). ``variables`` lists
+scratch buffers, so a step allocates almost nothing); Adam and plain RMSprop on contiguous arrays
+run as one fused C++ pass with the same roundings (same bits). ``variables`` lists
 ``[iteration, learning_rate, *slots]`` as arrays, so ``sum(v.size)`` equals Keras's
 "Optimizer params" count. ``lr=`` is rejected as in Keras 3 ("Argument(s) not recognized").
 """
@@ -316,6 +316,15 @@ class Adam(Optimizer):
         t = self.iterations + 1
         alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
         m, v = s["momentum"], s["velocity"]
+        v_hat = s["velocity_hat"] if self.amsgrad else None
+        if _fusable(w, g, m, v, *((v_hat,) if self.amsgrad else ())):
+            # One pass in C++ on the kernels' threads; same roundings, same bits.
+            from . import _core
+            from ._config import get_num_threads
+
+            _core.adam_update(w, m, v, v_hat, g, alpha, self.beta_1, self.beta_2, self.epsilon,
+                              get_num_threads())
+            return
         np.subtract(g, m, out=tmp)
         tmp *= 1.0 - self.beta_1
         m += tmp

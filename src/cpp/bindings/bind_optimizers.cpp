@@ -1,7 +1,9 @@
 // Bindings of the fused optimizer steps. They update the optimizer's own arrays in place, so
 // every array is checked (dtype, size, contiguity, writability) before the kernel runs.
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "checks.hpp"
 #include "fastrnn/kernels.hpp"
@@ -44,6 +46,33 @@ void rmsprop(py::array weights, py::array velocity, const py::array& grad,
     rmsprop_update<T>(w, v, g, n, c, threads);
 }
 
+template <typename T>
+void adam(py::array weights, py::array momentum, py::array velocity,
+          std::optional<py::array> velocity_hat, const py::array& grad, AdamCoefficients c,
+          int threads) {
+    threads = checked_threads(threads);
+    const py::ssize_t n = weights.size();
+    require_buffer<T>(weights, "weights", n, true);
+    require_buffer<T>(momentum, "momentum", n, true);
+    require_buffer<T>(velocity, "velocity", n, true);
+    if (velocity_hat) require_buffer<T>(*velocity_hat, "velocity_hat", n, true);
+    require_buffer<T>(grad, "grad", n, false);
+    std::vector<const void*> updated{weights.data(), momentum.data(), velocity.data()};
+    if (velocity_hat) updated.push_back(velocity_hat->data());
+    for (size_t a = 0; a < updated.size() && n > 0; ++a)
+        for (size_t b = a + 1; b < updated.size(); ++b)
+            if (updated[a] == updated[b])
+                throw std::invalid_argument("weights, momentum, velocity and velocity_hat must be "
+                                            "different arrays");
+    T* w = static_cast<T*>(weights.mutable_data());
+    T* mo = static_cast<T*>(momentum.mutable_data());
+    T* v = static_cast<T*>(velocity.mutable_data());
+    T* vh = velocity_hat ? static_cast<T*>(velocity_hat->mutable_data()) : nullptr;
+    const T* g = static_cast<const T*>(grad.data());
+    py::gil_scoped_release release;  // only raw buffers of live arrays are touched
+    adam_update<T>(w, mo, v, vh, g, n, c, threads);
+}
+
 }  // namespace
 
 void register_optimizers(py::module_& m) {
@@ -59,6 +88,22 @@ void register_optimizers(py::module_& m) {
         py::arg("rho"), py::arg("epsilon"), py::arg("num_threads"),
         "One RMSprop step in place: velocity = rho*velocity + (1-rho)*grad^2; "
         "weights -= learning_rate*grad / sqrt(velocity + epsilon).");
+    m.def(
+        "adam_update",
+        [](py::array weights, py::array momentum, py::array velocity,
+           std::optional<py::array> velocity_hat, py::array grad, double alpha, double beta_1,
+           double beta_2, double epsilon, int num_threads) {
+            const AdamCoefficients c{alpha, 1.0 - beta_1, 1.0 - beta_2, epsilon};
+            if (has_dtype<double>(weights))
+                adam<double>(weights, momentum, velocity, velocity_hat, grad, c, num_threads);
+            else
+                adam<float>(weights, momentum, velocity, velocity_hat, grad, c, num_threads);
+        },
+        py::arg("weights"), py::arg("momentum"), py::arg("velocity"),
+        py::arg("velocity_hat").none(true), py::arg("grad"), py::arg("alpha"), py::arg("beta_1"),
+        py::arg("beta_2"), py::arg("epsilon"), py::arg("num_threads"),
+        "One Adam step in place (Keras formula; alpha = lr*sqrt(1-beta_2^t)/(1-beta_1^t)); "
+        "velocity_hat (amsgrad) may be None.");
 }
 
 }  // namespace fastrnn::bindings

@@ -435,6 +435,44 @@ void check_rmsprop(int64_t n) {
     }
 }
 
+// The fused Adam step (with and without amsgrad) against the formula in double.
+template <typename T>
+void check_adam(int64_t n, bool amsgrad) {
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    std::mt19937_64 gen(static_cast<uint64_t>(n * 29 + sizeof(T) + amsgrad));
+    std::uniform_real_distribution<double> u(-2.0, 2.0);
+    const size_t sz = static_cast<size_t>(n);
+    std::vector<T> w0(sz), m0(sz), v0(sz), h0(sz), g(sz);
+    for (size_t i = 0; i < sz; ++i) {
+        w0[i] = T(u(gen)); m0[i] = T(u(gen)); g[i] = T(u(gen));
+        v0[i] = T(std::fabs(u(gen))); h0[i] = T(std::fabs(u(gen)));
+    }
+    const double alpha = 0.01 * std::sqrt(1 - 0.999 * 0.999) / (1 - 0.9 * 0.9);  // step 2
+    const fastrnn::AdamCoefficients c{alpha, 1 - 0.9, 1 - 0.999, 1e-7};
+    std::vector<double> want_w(sz), want_m(sz), want_v(sz);
+    for (size_t i = 0; i < sz; ++i) {
+        want_m[i] = double(m0[i]) + (double(g[i]) - double(m0[i])) * 0.1;
+        want_v[i] = double(v0[i]) + (double(g[i]) * double(g[i]) - double(v0[i])) * (1 - 0.999);
+        const double d = amsgrad ? std::max(double(h0[i]), want_v[i]) : want_v[i];
+        want_w[i] = double(w0[i]) - want_m[i] * alpha / (std::sqrt(d) + 1e-7);
+    }
+    std::vector<T> first;
+    for (int threads : {1, 2, 3}) {
+        char buf[120];
+        std::snprintf(buf, sizeof(buf), "[%s threads=%d] adam%s n=%lld", dtype, threads,
+                      amsgrad ? " amsgrad" : "", (long long)n);
+        std::vector<T> w = w0, m = m0, v = v0, h = h0;
+        fastrnn::adam_update<T>(w.data(), m.data(), v.data(), amsgrad ? h.data() : nullptr,
+                                g.data(), n, c, threads);
+        const double tol = sizeof(T) == 4 ? 1e-6 : 1e-14;
+        compare(m, want_m, tol, std::string(buf) + " momentum");
+        compare(v, want_v, tol, std::string(buf) + " velocity");
+        compare(w, want_w, sizeof(T) == 4 ? 1e-5 : 1e-13, std::string(buf) + " weights");
+        if (threads == 1) first = w;
+        else identical(w, first, std::string(buf) + " weights");
+    }
+}
+
 // Projected inputs read through token ids must equal the same rows gathered beforehand: the
 // outputs, and the table gradient equal to the gathered path's dx summed per id.
 template <typename T>
@@ -570,6 +608,10 @@ int main() {
     for (int64_t n : {1, 7, 300, 100003}) {  // no SIMD path: one build for all CPUs
         check_rmsprop<float>(n);
         check_rmsprop<double>(n);
+        for (bool amsgrad : {false, true}) {
+            check_adam<float>(n, amsgrad);
+            check_adam<double>(n, amsgrad);
+        }
     }
     std::printf("%d checks, %d failures, paths:", g_checks, g_failures);
     for (const auto& p : paths) std::printf(" %s", p.c_str());

@@ -84,4 +84,19 @@ template <typename T>
 void rmsprop_update(T* weights, T* velocity, const T* grad, int64_t n, RmspropCoefficients c,
                     int threads);
 
+// Adam's coefficients as the caller computed them in double: alpha = lr sqrt(1 - beta_2^t) /
+// (1 - beta_1^t), 1 - beta_1, 1 - beta_2, epsilon; each rounded once to the arrays' precision.
+struct AdamCoefficients {
+    double alpha, one_minus_beta_1, one_minus_beta_2, epsilon;
+};
+
+// One Adam step (Keras), in place, elementwise over n values:
+//   m += (g - m)(1 - beta_1);  v += (g^2 - v)(1 - beta_2);  [amsgrad: v_hat = max(v_hat, v)]
+//   weights -= m alpha / (sqrt(v or v_hat) + eps)
+// weights, momentum, velocity (n,) updated; velocity_hat (n,) updated, or nullptr without
+// amsgrad; grad (n,) read.
+template <typename T>
+void adam_update(T* weights, T* momentum, T* velocity, T* velocity_hat, const T* grad, int64_t n,
+                 AdamCoefficients c, int threads);
+
 }  // namespace fastrnn
