@@ -301,3 +301,17 @@ def test_fused_rmsprop_rejects_bad_arrays_and_modifies_nothing():
         _core.rmsprop_update(w, v, g, 0.001, 0.9, 1e-7, 0)
     np.testing.assert_array_equal(w, 1)
     np.testing.assert_array_equal(v, 0)
+
+
+def test_fused_steps_flush_subnormals_like_every_engine_kernel():
+    """The documented exception to "same bits as NumPy": a subnormal intermediate is zero."""
+    g = np.full(8, 1e-20, np.float32)  # g*g = 1e-40 is subnormal in float32
+    numpy_v = np.zeros(8, np.float32) * np.float32(0.9) + (g * g) * np.float32(0.1)
+    assert numpy_v[0] != 0  # NumPy keeps the subnormal
+    w, v = np.ones(8, np.float32), np.zeros(8, np.float32)
+    _core.rmsprop_update(w, v, g, 0.001, 0.9, 1e-7, 1)
+    np.testing.assert_array_equal(v, 0)
+    w, m, v = np.ones(8, np.float32), np.zeros(8, np.float32), np.zeros(8, np.float32)
+    _core.adam_update(w, m, v, None, g, 0.001, 0.9, 0.999, 1e-7, 1)
+    np.testing.assert_array_equal(v, 0)
+    assert m[0] != 0  # 1e-21: normal, kept

@@ -5,7 +5,8 @@ gradients are clipped (``clipnorm`` per variable, ``global_clipnorm`` jointly, `
 elementwise; at most one), decoupled ``weight_decay`` applies ``w -= w * wd * lr`` before the step,
 then each variable is updated with whole-array NumPy operations (``out=`` into per-variable
 scratch buffers, so a step allocates almost nothing); Adam and plain RMSprop on contiguous arrays
-run as one fused C++ pass with the same roundings (same bits). ``variables`` lists
+run as one fused C++ pass with the same roundings (same bits, except that subnormals are flushed
+to zero there, as in every engine kernel). ``variables`` lists
 ``[iteration, learning_rate, *slots]`` as arrays, so ``sum(v.size)`` equals Keras's
 "Optimizer params" count. ``lr=`` is rejected as in Keras 3 ("Argument(s) not recognized").
 """
@@ -265,7 +266,7 @@ class RMSprop(Optimizer):
         s, tmp = self._slots[i], self._scratch[i]
         v = s["velocity"]
         if not self.centered and self.momentum == 0 and _fusable(w, g, v):
-            # One pass in C++ on the kernels' threads; same roundings, same bits.
+            # One pass in C++ on the kernels' threads; same roundings (subnormals flushed).
             from . import _core
             from ._config import get_num_threads
 
@@ -318,7 +319,7 @@ class Adam(Optimizer):
         m, v = s["momentum"], s["velocity"]
         v_hat = s["velocity_hat"] if self.amsgrad else None
         if _fusable(w, g, m, v, *((v_hat,) if self.amsgrad else ())):
-            # One pass in C++ on the kernels' threads; same roundings, same bits.
+            # One pass in C++ on the kernels' threads; same roundings (subnormals flushed).
             from . import _core
             from ._config import get_num_threads
 
