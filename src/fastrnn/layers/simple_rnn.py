@@ -414,8 +414,7 @@ class SimpleRNN(Layer):
         if self.stateful:
             self.states = np.array(res.final_state, dtype=self.dtype)
         if training:
-            self._cache = {"cache": res.cache, "shape": (B, T),
-                           "fused": fused}
+            self._cache = {"cache": res.cache, "shape": (B, T), "fused": fused}
         else:
             self._cache = None
         output = res.outputs if self.return_sequences else np.ascontiguousarray(res.outputs[:, -1])
