@@ -1,0 +1,109 @@
+"""Interleaved A/B timing of the SimpleRNN kernels: an older commit against the working tree.
+
+On a shared machine whose speed drifts by tens of percent within minutes, two separate runs
+cannot be compared. This builds COMMIT in a git worktree (tools/build_dev.sh), loads it as a
+second package (``fastrnn_base``) in the same process as the working tree's build, alternates
+the calls (old, new, old, new, ...) and prints the ratio of the medians, after checking whether
+both give the same bits.
+
+    python tools/ab_builds.py COMMIT [WORD ...]     # WORD: only workloads whose name has it
+
+Needs the project venv (.venv) and a dev build of the working tree (tools/build_dev.sh).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = 21
+
+# (name, B, T, F, H, token_ids): F = 0 with token_ids means a (V, H) table of projected rows
+WORKLOADS = [
+    ("lecture 128x500 (token ids)", 128, 500, 10000, 32, True),
+    ("128x500x32->32", 128, 500, 32, 32, False),
+    ("128x100x128->128", 128, 100, 128, 128, False),
+    ("64x100x512->512", 64, 100, 512, 512, False),
+    ("1x1000x32->32", 1, 1000, 32, 32, False),
+]
+
+
+def build_old(commit: str, scratch: Path) -> Path:
+    """Worktree of ``commit`` built in place; returns a folder holding it as ``fastrnn_base``."""
+    tree = scratch / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
+                   check=True, capture_output=True)
+    (tree / ".venv").symlink_to(ROOT / ".venv")
+    subprocess.run(["bash", "tools/build_dev.sh"], cwd=tree, check=True, capture_output=True)
+    packages = scratch / "packages"
+    shutil.copytree(tree / "src" / "fastrnn", packages / "fastrnn_base")
+    return packages
+
+
+def calls(ops, name, B, T, F, H, token_ids, threads):
+    """(forward, backward) closures of one workload on ``ops`` (same seeded data each time)."""
+    rng = np.random.default_rng(0)
+    rec = (rng.standard_normal((H, H)) * 0.1).astype(np.float32)
+    bias = np.zeros(H, np.float32)
+    if token_ids:
+        table = (rng.standard_normal((F, H)) * 0.1).astype(np.float32)
+        ids = rng.integers(0, F, (B, T))
+        args, kwargs = (table, None, rec, bias), {"token_ids": ids}
+    else:
+        x = rng.standard_normal((B, T, F)).astype(np.float32)
+        kernel = (rng.standard_normal((F, H)) * 0.1).astype(np.float32)
+        args, kwargs = (x, kernel, rec, bias), {}
+    d_final = rng.standard_normal((B, H)).astype(np.float32)
+    forward = lambda: ops.simple_rnn_forward(*args, num_threads=threads, **kwargs)  # noqa: E731
+    cache = forward().cache
+    backward = lambda: ops.simple_rnn_backward(cache, None, d_final, num_threads=threads)  # noqa: E731
+    return forward, backward
+
+
+def same_bits(a, b) -> bool:
+    arrays = lambda r: [v for v in r if isinstance(v, np.ndarray)]  # noqa: E731
+    return all(np.array_equal(u, v) for u, v in zip(arrays(a), arrays(b)))
+
+
+def main(argv: list) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    commit, words = argv[0], argv[1:]
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.path.insert(0, str(build_old(commit, Path(tmp))))
+        sys.path.insert(0, str(ROOT / "src"))
+        old, new = (importlib.import_module(f"{p}.ops") for p in ("fastrnn_base", "fastrnn"))
+        try:
+            for name, *shape in WORKLOADS:
+                if words and not any(w in name for w in words):
+                    continue
+                for threads in (1, 2):
+                    pairs = zip(calls(old, name, *shape, threads), calls(new, name, *shape, threads))
+                    for part, (f_old, f_new) in zip(("forward", "backward"), pairs):
+                        bits = "same bits" if same_bits(f_old(), f_new()) else "bits differ"
+                        t_old, t_new = [], []
+                        for _ in range(SAMPLES):
+                            for f, ts in ((f_old, t_old), (f_new, t_new)):
+                                t0 = time.perf_counter()
+                                f()
+                                ts.append(time.perf_counter() - t0)
+                        mo, mn = np.median(t_old) * 1e3, np.median(t_new) * 1e3
+                        print(f"{name:28s} {threads} thr {part:8s}: old {mo:8.3f} ms  new "
+                              f"{mn:8.3f} ms  old/new {mo / mn:5.2f}  ({bits})", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(Path(tmp) / "tree")], capture_output=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
