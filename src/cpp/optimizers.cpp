@@ -9,22 +9,31 @@
 #include "fastrnn/parallel.hpp"
 
 namespace fastrnn {
+namespace {
+
+// step(i) for i in [0, n) on the kernels' threads (flops: arithmetic per element, to decide
+// how many threads are worth it). Elementwise: any split gives the same bits.
+template <class Step>
+void for_each_element(int64_t n, double flops, int threads, Step&& step) {
+    parallel_region(threads_for_work(threads, flops * n), [&](int tid, int count) {
+        int64_t i0, i1;
+        split_range(n, 256, tid, count, i0, i1);
+        for (int64_t i = i0; i < i1; ++i) step(i);
+    });
+}
+
+}  // namespace
 
 template <typename T>
 void rmsprop_update(T* weights, T* velocity, const T* grad, int64_t n, RmspropCoefficients c,
                     int threads) {
     const T rho = static_cast<T>(c.rho), one_minus_rho = static_cast<T>(c.one_minus_rho);
     const T eps = static_cast<T>(c.epsilon), lr = static_cast<T>(c.learning_rate);
-    const int nt = threads_for_work(threads, 8.0 * n);  // elementwise: any split, same bits
-    parallel_region(nt, [&](int tid, int count) {
-        int64_t i0, i1;
-        split_range(n, 256, tid, count, i0, i1);
-        for (int64_t i = i0; i < i1; ++i) {
-            const T g = grad[i];
-            const T v = velocity[i] * rho + (g * g) * one_minus_rho;
-            velocity[i] = v;
-            weights[i] -= (g * lr) / std::sqrt(v + eps);
-        }
+    for_each_element(n, 8.0, threads, [&](int64_t i) {
+        const T g = grad[i];
+        const T v = velocity[i] * rho + (g * g) * one_minus_rho;
+        velocity[i] = v;
+        weights[i] -= (g * lr) / std::sqrt(v + eps);
     });
 }
 
@@ -34,24 +43,19 @@ void adam_update(T* weights, T* momentum, T* velocity, T* velocity_hat, const T*
     const T alpha = static_cast<T>(c.alpha), eps = static_cast<T>(c.epsilon);
     const T one_minus_beta_1 = static_cast<T>(c.one_minus_beta_1);
     const T one_minus_beta_2 = static_cast<T>(c.one_minus_beta_2);
-    const int nt = threads_for_work(threads, 12.0 * n);  // elementwise: any split, same bits
-    parallel_region(nt, [&](int tid, int count) {
-        int64_t i0, i1;
-        split_range(n, 256, tid, count, i0, i1);
-        for (int64_t i = i0; i < i1; ++i) {
-            const T g = grad[i];
-            const T m = momentum[i] + (g - momentum[i]) * one_minus_beta_1;
-            const T v = velocity[i] + (g * g - velocity[i]) * one_minus_beta_2;
-            momentum[i] = m;
-            velocity[i] = v;
-            T denominator = v;
-            if (velocity_hat) {  // np.maximum: NaN if either is NaN
-                const T h = velocity_hat[i];
-                denominator = (std::isnan(h) || h > v) ? h : v;
-                velocity_hat[i] = denominator;
-            }
-            weights[i] -= (m * alpha) / (std::sqrt(denominator) + eps);
+    for_each_element(n, 12.0, threads, [&](int64_t i) {
+        const T g = grad[i];
+        const T m = momentum[i] + (g - momentum[i]) * one_minus_beta_1;
+        const T v = velocity[i] + (g * g - velocity[i]) * one_minus_beta_2;
+        momentum[i] = m;
+        velocity[i] = v;
+        T denominator = v;
+        if (velocity_hat) {  // np.maximum: NaN if either is NaN
+            const T h = velocity_hat[i];
+            denominator = (std::isnan(h) || h > v) ? h : v;
+            velocity_hat[i] = denominator;
         }
+        weights[i] -= (m * alpha) / (std::sqrt(denominator) + eps);
     });
 }
 

@@ -1,9 +1,9 @@
 // Bindings of the fused optimizer steps. They update the optimizer's own arrays in place, so
 // every array is checked (dtype, size, contiguity, writability) before the kernel runs.
 
+#include <initializer_list>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "checks.hpp"
 #include "fastrnn/kernels.hpp"
@@ -12,21 +12,24 @@ namespace fastrnn::bindings {
 
 namespace {
 
-// a must be a writable C-contiguous array of T with n elements (any shape).
+// a must be a C-contiguous array of T with n elements (any shape), writable if asked.
 template <typename T>
 void require_buffer(const py::array& a, const char* name, py::ssize_t n, bool writable) {
-    if (!has_dtype<T>(a))
-        throw py::type_error(std::string(name) + " must have dtype " +
-                             py::str(py::dtype::of<T>()).cast<std::string>() +
-                             ". Received: dtype=" + py::str(a.dtype()).cast<std::string>());
+    require_dtype<T>(a, name);
     if (a.size() != n)
         throw std::invalid_argument(std::string(name) + " must have " + std::to_string(n) +
                                     " elements (the weights' size). Received: shape=" +
                                     shape_str(a));
-    if (!(a.flags() & py::array::c_style))
-        throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+    require_c_contiguous(a, name);
     if (writable && !a.writeable())
         throw std::invalid_argument(std::string(name) + " must be writable");
+}
+
+// The arrays a step updates must not share memory with each other (n > 0 elements each).
+inline void require_distinct(std::initializer_list<const void*> updated, const char* names) {
+    for (auto a = updated.begin(); a != updated.end(); ++a)
+        for (auto b = a + 1; b != updated.end(); ++b)
+            if (*a == *b) throw std::invalid_argument(std::string(names) + " must be different arrays");
 }
 
 template <typename T>
@@ -37,8 +40,7 @@ void rmsprop(py::array weights, py::array velocity, const py::array& grad,
     require_buffer<T>(weights, "weights", n, true);
     require_buffer<T>(velocity, "velocity", n, true);
     require_buffer<T>(grad, "grad", n, false);
-    if (weights.data() == velocity.data() && n > 0)
-        throw std::invalid_argument("weights and velocity must be different arrays");
+    if (n > 0) require_distinct({weights.data(), velocity.data()}, "weights and velocity");
     T* w = static_cast<T*>(weights.mutable_data());
     T* v = static_cast<T*>(velocity.mutable_data());
     const T* g = static_cast<const T*>(grad.data());
@@ -57,13 +59,10 @@ void adam(py::array weights, py::array momentum, py::array velocity,
     require_buffer<T>(velocity, "velocity", n, true);
     if (velocity_hat) require_buffer<T>(*velocity_hat, "velocity_hat", n, true);
     require_buffer<T>(grad, "grad", n, false);
-    std::vector<const void*> updated{weights.data(), momentum.data(), velocity.data()};
-    if (velocity_hat) updated.push_back(velocity_hat->data());
-    for (size_t a = 0; a < updated.size() && n > 0; ++a)
-        for (size_t b = a + 1; b < updated.size(); ++b)
-            if (updated[a] == updated[b])
-                throw std::invalid_argument("weights, momentum, velocity and velocity_hat must be "
-                                            "different arrays");
+    if (n > 0)
+        require_distinct({weights.data(), momentum.data(), velocity.data(),
+                          velocity_hat ? velocity_hat->data() : nullptr},
+                         "weights, momentum, velocity and velocity_hat");
     T* w = static_cast<T*>(weights.mutable_data());
     T* mo = static_cast<T*>(momentum.mutable_data());
     T* v = static_cast<T*>(velocity.mutable_data());

@@ -35,14 +35,24 @@ bool has_dtype(const py::array& a) {
     return a.dtype().equal(py::dtype::of<T>());
 }
 
-// Requires a C-contiguous array of exactly dtype T and the given shape (-1 = any size).
 template <typename T>
-void require(const py::array& a, const char* name, std::initializer_list<int64_t> shape) {
+void require_dtype(const py::array& a, const char* name) {
     if (!has_dtype<T>(a)) {
         throw py::type_error(std::string(name) + " must have dtype " +
                              py::str(py::dtype::of<T>()).cast<std::string>() + ". Received: dtype=" +
                              py::str(a.dtype()).cast<std::string>());
     }
+}
+
+inline void require_c_contiguous(const py::array& a, const char* name) {
+    if (!(a.flags() & py::array::c_style))
+        throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+}
+
+// Requires a C-contiguous array of exactly dtype T and the given shape (-1 = any size).
+template <typename T>
+void require(const py::array& a, const char* name, std::initializer_list<int64_t> shape) {
+    require_dtype<T>(a, name);
     bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
     py::ssize_t i = 0;
     for (int64_t want : shape) {
@@ -60,11 +70,9 @@ void require(const py::array& a, const char* name, std::initializer_list<int64_t
         s << "). Received: shape=" << shape_str(a);
         throw std::invalid_argument(s.str());
     }
-    if (!(a.flags() & py::array::c_style))
-        throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+    require_c_contiguous(a, name);
 }
 
-// Thread count for a kernel call: >= 1, capped as a backstop (Python caps at 4x the CPUs).
 // int64 (B, T) token ids, every one in [0, V): checked before any kernel reads through them.
 inline void check_ids(const py::array& ids, const char* name, int64_t V) {
     require<int64_t>(ids, name, {-1, -1});
@@ -86,6 +94,7 @@ void require_finite(const py::array& a, const char* name) {
     if (!finite) throw std::invalid_argument(std::string(name) + " contains NaN or Inf values");
 }
 
+// Thread count for a kernel call: >= 1, capped as a backstop (Python caps at 4x the CPUs).
 inline int checked_threads(int n) {
     if (n < 1) throw std::invalid_argument("num_threads must be >= 1. Received: " + std::to_string(n));
     return n < 256 ? n : 256;
