@@ -108,6 +108,19 @@ def test_simple_rnn_zero_output_for_mask(go_backwards, return_sequences):
     check_gradients(layer, _x((3, 5, 3), seed=3), mask=MASK)
 
 
+def _initial_state_differences(loss, h0):
+    """Central differences of ``loss(h)`` at ``h0``, one element at a time."""
+    num = np.zeros_like(h0)
+    for idx in np.ndindex(h0.shape):
+        vals = []
+        for sign in (1, -1):
+            h = h0.copy()
+            h[idx] += sign * EPS
+            vals.append(loss(h))
+        num[idx] = (vals[0] - vals[1]) / (2 * EPS)
+    return num
+
+
 @pytest.mark.parametrize("masked", [False, True])
 def test_simple_rnn_return_state_and_initial_state(masked):
     layer = layers.SimpleRNN(4, return_state=True, return_sequences=True, dtype="float64")
@@ -119,17 +132,10 @@ def test_simple_rnn_return_state_and_initial_state(masked):
     out = layer.forward(x, training=True, initial_state=h0)
     R = [rng.normal(size=o.shape) for o in out]
     layer.backward(R)
-    dh0 = layer.initial_state_grads[0]
-    num = np.zeros_like(h0)
-    for idx in np.ndindex(h0.shape):
-        vals = []
-        for sign in (1, -1):
-            h = h0.copy()
-            h[idx] += sign * EPS
-            o = layer.forward(x, training=True, initial_state=h)
-            vals.append(sum(float(np.sum(r * v)) for r, v in zip(R, o)))
-        num[idx] = (vals[0] - vals[1]) / (2 * EPS)
-    np.testing.assert_allclose(dh0, num, rtol=RTOL, atol=ATOL)
+    num = _initial_state_differences(
+        lambda h: sum(float(np.sum(r * v))
+                      for r, v in zip(R, layer.forward(x, training=True, initial_state=h))), h0)
+    np.testing.assert_allclose(layer.initial_state_grads[0], num, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("zero_output_for_mask", [False, True])
@@ -147,15 +153,9 @@ def test_simple_rnn_last_output_with_fully_masked_samples(go_backwards, zero_out
     layer.forward(x, training=True, initial_state=h0, mask=mask)
     layer.backward(r)
     dh0 = layer.initial_state_grads[0]
-    num = np.zeros_like(h0)
-    for idx in np.ndindex(h0.shape):
-        vals = []
-        for sign in (1, -1):
-            h = h0.copy()
-            h[idx] += sign * EPS
-            vals.append(float(np.sum(r * layer.forward(x, training=True, initial_state=h,
-                                                         mask=mask))))
-        num[idx] = (vals[0] - vals[1]) / (2 * EPS)
+    num = _initial_state_differences(
+        lambda h: float(np.sum(r * layer.forward(x, training=True, initial_state=h, mask=mask))),
+        h0)
     np.testing.assert_allclose(dh0, num, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(dh0[1], 0)  # no valid step: the output is zeros
 
