@@ -74,6 +74,31 @@ def test_odd_shapes(rng, dtype, shape):
         np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * max(1, np.abs(want).max()))
 
 
+@pytest.mark.parametrize("case", OPTION_CASES, ids=lambda c: "-".join(c) or "plain")
+@pytest.mark.parametrize("H", [16, 11])
+def test_single_sample_long_sequence_matches_reference(rng, dtype, case, H):
+    """A batch of one runs its own path (blocks of steps in one kernel call, several blocks
+    here, the last one partial): every option against the reference, 1 and 2 threads alike."""
+    problem_opts, options = split_case(case)
+    p = make_problem(rng, B=1, T=53, F=5, H=H, **problem_opts)
+    kw = reference_kwargs(p)
+    flags = dict(go_backwards=options.get("go_backwards", False),
+                 zero_output_for_mask=options.get("zero_output_for_mask", False))
+    out, fin, _ = ref.forward(**kw, **flags)
+    tol = _tol(dtype)
+    results = []
+    for threads in (1, 2):
+        q = cast(p, dtype)
+        fwd = ops.simple_rnn_forward(
+            q["x"], q["kernel"], q["recurrent_kernel"], q["bias"], initial_state=q["initial_state"],
+            mask=q["mask"], input_dropout_mask=q["input_dropout_mask"],
+            recurrent_dropout_mask=q["recurrent_dropout_mask"], num_threads=threads, **options)
+        np.testing.assert_allclose(fwd.outputs, out, **tol)
+        np.testing.assert_allclose(fwd.final_state, fin, **tol)
+        results.append(fwd.outputs)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_gradient_of_outputs_only_or_final_state_only(rng):
     p = make_problem(rng, mask=True)
     fwd = ops.simple_rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], p["bias"], mask=p["mask"])

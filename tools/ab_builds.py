@@ -8,6 +8,8 @@ both give the same bits.
 
     python tools/ab_builds.py COMMIT [WORD ...]     # WORD: only workloads whose name has it
 
+AB_SAMPLES (environment, default 21) sets the calls per build and measurement.
+
 Needs the project venv (.venv) and a dev build of the working tree (tools/build_dev.sh).
 """
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = 21
+SAMPLES = int(__import__("os").environ.get("AB_SAMPLES", 21))
 
 # (name, B, T, F, H, token_ids): F = 0 with token_ids means a (V, H) table of projected rows
 WORKLOADS = [

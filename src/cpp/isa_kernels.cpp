@@ -514,6 +514,33 @@ void gemv(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias
     }
 }
 
+// gemv_with step after step in one loop: the activation's constants stay in registers and no
+// call or spill separates two steps of the latency-bound recurrence. A nullptr A: the first
+// step starts from zeros (only the activation).
+template <typename T, Activation ACT>
+void gemv_steps_with(T* C, int64_t ldc, const T* A, const T* B, int64_t N, int64_t steps) {
+    const T* prev = A;
+    for (int64_t s = 0; s < steps; ++s) {
+        T* row = C + s * ldc;
+        if (prev)
+            gemv_with<T, ACT>(row, prev, 1, B, N, nullptr, N, N, true);
+        else
+            activation_forward<T>(row, N, ACT);
+        prev = row;
+    }
+}
+
+template <typename T>
+void gemv_steps(T* C, int64_t ldc, const T* A, const T* B, int64_t N, int64_t steps,
+                Activation act) {
+    switch (act) {
+        case Activation::Tanh: return gemv_steps_with<T, Activation::Tanh>(C, ldc, A, B, N, steps);
+        case Activation::Relu: return gemv_steps_with<T, Activation::Relu>(C, ldc, A, B, N, steps);
+        case Activation::Sigmoid: return gemv_steps_with<T, Activation::Sigmoid>(C, ldc, A, B, N, steps);
+        case Activation::Linear: return gemv_steps_with<T, Activation::Linear>(C, ldc, A, B, N, steps);
+    }
+}
+
 template <typename T>
 void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B, int64_t ldb,
           const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate, Activation act) {
@@ -534,7 +561,7 @@ const IsaKernels<T>* table() {
     // mr: every row tile used (MR, 2*MR and their tails) starts at a multiple of 2*MR when
     // callers split rows in multiples of it, so no row's arithmetic depends on the split.
     static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(),
-                                 &gemm<T>, &gemv<T>,
+                                 &gemm<T>, &gemv<T>, &gemv_steps<T>,
                                  &activation_forward<T>, &step_delta<T>};
     return &t;
 }

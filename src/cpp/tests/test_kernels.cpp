@@ -557,6 +557,11 @@ std::vector<Case> cases() {
     out.push_back({1, 5, 3, 300, A[1], true, false, true, true, false, false, true, true, true, 0.5});
     out.push_back({2, 4, 5, 257, A[2], false, true, true, false, true, true, true, true, true, 1.0});
     out.push_back({3, 7, 2, 130, A[0], true, true, true, true, false, true, true, false, true, 0.9});
+    // B = 1 over several blocks of steps (the last partial): plain, backwards from an initial
+    // state, and with mask and dropout (step by step).
+    out.push_back({1, 53, 5, 16, A[0], true, false, false, false, false, false, false, true, true, 0.9});
+    out.push_back({1, 50, 3, 11, A[2], true, true, false, true, false, true, false, true, true, 0.9});
+    out.push_back({1, 49, 4, 8, A[0], false, true, true, true, true, true, true, true, true, 0.9});
     // More than one weight-gradient chunk (B * T > 512 rows) and B not a multiple of any tile.
     out.push_back({11, 53, 4, 19, A[0], true, true, true, false, false, false, false, true, true, 0.9});
     out.push_back({9, 70, 3, 12, A[3], true, false, false, true, true, true, true, true, true, 0.4});

@@ -30,6 +30,13 @@ struct IsaKernels {
     void (*gemv)(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias,
                  int64_t N, int64_t K, bool accumulate, Activation act);
 
+    // A lone sample through `steps` steps of a recurrence, each gemv's arithmetic: row s of C
+    // (N,) = act(C_s + C_{s-1} . B) for s in [0, steps), rows ldc apart (negative: backwards
+    // in memory); C_{-1} = A (N,), or nullptr for zeros (then row 0 = act(C_0)); B (N, N)
+    // row-major. One call runs a block of steps.
+    void (*gemv_steps)(T* C, int64_t ldc, const T* A, const T* B, int64_t N, int64_t steps,
+                       Activation act);
+
     // x (n,) = act(x), in place.
     void (*activation_forward)(T* x, int64_t n, Activation act);
 
