@@ -290,8 +290,10 @@ void step_delta_rows(T* __restrict delta, const T* __restrict g_next, const T* _
         T* cv = carry ? carry + r * ld_row : nullptr;
         const T* yv = y + r * ld_seq;
         if (y_ahead)  // interleaved with the work: a burst of prefetches would be dropped
-            for (int64_t i = 0; i < n; i += 64 / static_cast<int64_t>(sizeof(T)))
+            for (int64_t i = 0; i < n; i += 64 / static_cast<int64_t>(sizeof(T))) {
                 __builtin_prefetch(yv + y_ahead + i);
+                __builtin_prefetch(d + y_ahead + i, 1);  // delta has y's layout: a store ahead
+            }
         int64_t i = 0;
         for (; i + W <= n; i += W) {
             V g = load(gn + i);

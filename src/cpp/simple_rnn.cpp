@@ -519,16 +519,16 @@ std::vector<T> transposed(const T* a, int64_t rows, int64_t cols) {
 }
 
 // Rows [r0, r1) of the (B*T, H) matrix of states each step multiplied with the recurrent
-// kernel: h_{t-1} * m_h, in input-time order.
+// kernel: h_{t-1} * m_h, in input-time order, into rows ld apart (ld >= H).
 template <typename T>
 void previous_states_rows(const SimpleRnnProblem<T>& p, const T* states, int64_t r0, int64_t r1,
-                          T* out) {
+                          T* out, int64_t ld) {
     for (int64_t r = r0; r < r1; ++r) {
         const int64_t b = r / p.T, t = r % p.T;
         const int64_t s = input_time(t, p.T, p.go_backwards);
         int64_t stride;
         const T* prev = previous_state(p, states, s, b, stride);
-        T* o = out + (r - r0) * p.H;
+        T* o = out + (r - r0) * ld;
         if (!prev) { std::memset(o, 0, static_cast<size_t>(p.H) * sizeof(T)); continue; }
         if (p.recurrent_dropout_mask) {
             const T* m = p.recurrent_dropout_mask + b * p.H;
@@ -560,7 +560,7 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
     parallel_region(useful_threads(p.threads, blocks, 1), [&](int tid, int nt) {
         int64_t r0, r1;
         split_range(R, 64, tid, nt, r0, r1);
-        previous_states_rows(p, states, r0, r1, hprev.data() + r0 * H);
+        previous_states_rows(p, states, r0, r1, hprev.data() + r0 * H, H);
         thread_barrier();
         int64_t first, last;
         split_range(blocks, 1, tid, nt, first, last);
@@ -600,19 +600,27 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
     std::vector<T>& partial = workspace<T>(kPartial);
     partial.resize(static_cast<size_t>(chunks * per));
     const int threads = useful_threads(p.threads, chunks, 1);
+    // The engine's GEMM computes a chunk's dbias as one more row of drec: hprev rows get a
+    // last column of ones, and 0 + 1 * d1 + 1 * d2 ... rounds as d1 + d2 ... (no second pass
+    // over delta). OpenBLAS sums in its own order, so there the sum stays a loop.
+    const bool bias_row = !blas_worthwhile(H, cr, 1, H + 1);
+    const int64_t ld = bias_row ? H + 1 : H;
     std::vector<T>& hprev = workspace<T>(kPrevious);
-    hprev.resize(static_cast<size_t>(threads * cr * H));
+    hprev.resize(static_cast<size_t>(threads * cr * ld));
     parallel_region(threads, [&](int tid, int nt) {
-        T* hp = hprev.data() + tid * cr * H;
+        T* hp = hprev.data() + tid * cr * ld;
         for (int64_t c = tid; c < chunks; c += nt) {
             const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
-            T* out = partial.data() + c * per;
+            T* out = partial.data() + c * per;  // dkernel (F, H), drec (H, H), dbias (H,)
             if (!p.projected_inputs)
                 product<T>(K, out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
                            false, Activation::Linear, kBlasRowsLarge);
-            previous_states_rows(p, states, r0, r1, hp);
-            product<T>(K, out + F * H, H, hp, 1, H, delta + r0 * H, H, nullptr, H, H, r1 - r0, false,
-                   Activation::Linear);
+            previous_states_rows(p, states, r0, r1, hp, ld);
+            if (bias_row)
+                for (int64_t r = 0; r < r1 - r0; ++r) hp[r * ld + H] = T(1);
+            product<T>(K, out + F * H, H, hp, 1, ld, delta + r0 * H, H, nullptr, bias_row ? H + 1 : H,
+                       H, r1 - r0, false, Activation::Linear);
+            if (bias_row) continue;
             T* db = out + F * H + H * H;
             std::memset(db, 0, static_cast<size_t>(H) * sizeof(T));
             for (int64_t r = r0; r < r1; ++r)

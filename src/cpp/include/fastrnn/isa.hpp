@@ -44,7 +44,8 @@ struct IsaKernels {
     // derivative expressed through the activation's output y. delta, dout and y rows are
     // ld_seq apart, g_next and carry rows ld_row apart; each row has n elements. dout and carry
     // may be nullptr; carry is reset to zero after use. y_ahead (elements, may be 0): the
-    // offset of the y rows a later step reads, prefetched row by row.
+    // offset of the y rows a later step reads, prefetched row by row, and of the delta rows it
+    // writes (delta has y's layout), prefetched for writing.
     void (*step_delta)(T* delta, const T* g_next, const T* dout, T* carry, const T* y,
                        int64_t rows, int64_t n, int64_t ld_seq, int64_t ld_row, int64_t y_ahead,
                        Activation act);
