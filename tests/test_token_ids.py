@@ -164,3 +164,52 @@ def test_the_binding_checks_token_ids_itself():
     with pytest.raises(TypeError, match="token_ids must have dtype int64"):
         _core.simple_rnn_forward(table, None, rec, bias, None, None, None, None, "tanh",
                                  False, False, 1, ids.astype(np.int32))
+
+
+@pytest.mark.parametrize("units", [16, 12])  # a multiple of every vector width, and not
+@pytest.mark.parametrize("opts", [
+    {},
+    {"go_backwards": True, "initial_state": True},
+    {"mask": True, "initial_state": True},
+    {"mask": True, "zero_output_for_mask": True, "go_backwards": True},
+])
+def test_weight_gradients_over_many_steps(opts, units, threads_on_small_problems):
+    """Embedding-fed layers add their weight gradients block by block during the sequential
+    pass (samples in fixed groups): long sequences (several blocks, the last partial), a batch
+    that is no multiple of any group size, every option; the reference's gradients, and the
+    same bits for 1, 2 and 3 threads."""
+    rng = np.random.default_rng(5)
+    b, t, v = 13, 131, 40
+    table = rng.normal(scale=0.5, size=(v, units))
+    rec = rng.normal(scale=0.5 / np.sqrt(units), size=(units, units))
+    bias = rng.normal(scale=0.1, size=units)
+    ids = rng.integers(0, v, size=(b, t))
+    kw = {"go_backwards": opts.get("go_backwards", False),
+          "zero_output_for_mask": opts.get("zero_output_for_mask", False)}
+    h0 = rng.normal(size=(b, units)) if opts.get("initial_state") else None
+    mask = None
+    if opts.get("mask"):
+        mask = np.arange(t)[None, :] < rng.integers(1, t + 1, size=b)[:, None]
+    d_out = rng.normal(size=(b, t, units))
+    d_fin = rng.normal(size=(b, units))
+    gathered = table[ids]
+    eye = np.eye(units)
+    want = ref.backward(gathered, eye, rec, bias, h0=h0, mask=mask, d_outputs=d_out, d_final=d_fin,
+                        **kw)
+    first = None
+    for threads in (1, 2, 3):
+        res = ops.simple_rnn_forward(table.astype(np.float32), None, rec.astype(np.float32),
+                                     bias.astype(np.float32), token_ids=ids, mask=mask,
+                                     initial_state=None if h0 is None else h0.astype(np.float32),
+                                     num_threads=threads, **kw)
+        g = ops.simple_rnn_backward(res.cache, d_out.astype(np.float32),
+                                    d_fin.astype(np.float32), num_threads=threads)
+        for name, got, exp in (("drecurrent_kernel", g.drecurrent_kernel, want[2]),
+                               ("dbias", g.dbias, want[3]), ("dinitial_state", g.dinitial_state, want[4])):
+            scale = max(1.0, float(np.abs(exp).max()))
+            np.testing.assert_allclose(got, exp, rtol=1e-4, atol=2e-5 * scale, err_msg=name)
+        if first is None:
+            first = g
+        else:
+            np.testing.assert_array_equal(g.drecurrent_kernel, first.drecurrent_kernel)
+            np.testing.assert_array_equal(g.dbias, first.dbias)

@@ -562,7 +562,7 @@ template <typename T>
 const IsaKernels<T>* table() {
     // mr: every row tile used (MR, 2*MR and their tails) starts at a multiple of 2*MR when
     // callers split rows in multiples of it, so no row's arithmetic depends on the split.
-    static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(),
+    static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(), vec_width<T>(),
                                  &gemm<T>, &gemv<T>, &gemv_steps<T>,
                                  &activation_forward<T>, &step_delta<T>};
     return &t;

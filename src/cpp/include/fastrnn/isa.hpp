@@ -13,6 +13,7 @@ struct IsaKernels {
     const char* name;
     int mr;  // split rows between threads in multiples of this, so results never depend on the split
     int nr;  // columns of the GEMM register tile
+    int lanes;  // elements of T in one vector register
 
     // C (M, N) = init + A (M, K) . B (K, N), then C = act(C) when act != Linear.
     // init is bias (N,) broadcast over rows when bias != nullptr, else C itself when
