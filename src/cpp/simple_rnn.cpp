@@ -170,7 +170,13 @@ void project_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T*
                    false, Activation::Linear, blas_rows);
         return;
     }
+    constexpr int64_t ahead = 8;  // table rows are random reads: prefetch a few rows ahead
     for (int64_t r = 0; r < count; ++r) {
+        if (p.token_ids && r + ahead < count) {
+            const T* next = xin + p.token_ids[r0 + r + ahead] * p.H;
+            for (int64_t j = 0; j < p.H; j += 64 / static_cast<int64_t>(sizeof(T)))
+                __builtin_prefetch(next + j);
+        }
         T* d = dst + r * ldc;
         const T* src = xin + (p.token_ids ? p.token_ids[r0 + r] : r0 + r) * p.H;
         if (p.bias)
