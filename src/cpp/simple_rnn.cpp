@@ -1,9 +1,11 @@
 // SimpleRNN forward pass and backpropagation through time.
 //
 // Threads split the batch (no barrier between time steps); with few samples and many units
-// they split the units instead (one barrier per step). Weight gradients are computed after the
-// sequential pass as large products over fixed chunks of rows, reduced in chunk order, so the
-// result is bit-identical whatever the thread count.
+// they split the units instead (one barrier per step); a lone sample runs on one thread, blocks
+// of steps per kernel call. Weight gradients are computed after the sequential pass as large
+// products over fixed chunks of rows, reduced in chunk order (an embedding-fed layer adds them
+// up during the pass, per fixed group of samples), so the result is bit-identical whatever the
+// thread count.
 
 #include <algorithm>
 #include <cstring>
