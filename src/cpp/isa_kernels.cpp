@@ -404,8 +404,6 @@ inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t 
     }
 }
 
-// Columns [0, N) of C for the k range of one call: panels of NV and 2 vectors, then one vector,
-// then the scalar edge.
 // The last nc < W columns: B's columns copied into zero-padded rows one vector wide, so that
 // the one-vector register tiles do the work, with the arithmetic of every other column (a
 // scalar loop over runtime-sized rows kept its sums in memory: one store and reload per
@@ -436,6 +434,8 @@ void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a
     for (i = 0; i < M; ++i) std::memcpy(C + i * ldc, &c_pad[i * W], row_bytes);
 }
 
+// Columns [0, N) of C for the k range of one call: panels of NV vectors, then one vector, then
+// the last N mod W columns (gemm_edge_columns).
 template <typename T, Activation ACT>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate) {

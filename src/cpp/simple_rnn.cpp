@@ -480,7 +480,8 @@ constexpr int64_t kGradientSteps = 48;
 
 template <typename T>
 struct GroupGradients {
-    T* data = nullptr;  // (groups, per), zeroed before the pass; nullptr: not accumulated here
+    T* data = nullptr;  // (count, per), zeroed before the pass; nullptr: not accumulated here
+    int64_t count = 0;  // groups
     int64_t per = 0;    // drec (H, H) then dbias (H,)
     int64_t group_rows = 1;
     bool bias = false;  // dbias wanted
@@ -489,11 +490,11 @@ struct GroupGradients {
 template <typename T>
 bool fuse_weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p) {
     // Never for layers whose units threads may split (H >= 4 nr) or whose products go to
-    // OpenBLAS: the choice must not depend on the thread count.
+    // OpenBLAS (then threads split samples in OpenBLAS blocks, not in K.mr): the choice must
+    // not depend on the thread count.
     const int64_t groups = (p.B + K.mr - 1) / K.mr;
     return p.projected_inputs && p.H < 4 * K.nr && p.H % K.lanes == 0 &&
            !p.recurrent_dropout_mask && row_split(K, p) == K.mr &&
-           !blas_worthwhile(p.H, p.H, p.H, 1) &&
            double(groups) * (p.H * p.H + p.H) * sizeof(T) <= double(32 << 20);
 }
 
@@ -613,6 +614,25 @@ void previous_states_rows(const SimpleRnnProblem<T>& p, const T* states, int64_t
     }
 }
 
+// Elements [e0, e1) of `count` partial-sum blocks of `per` elements (dkernel (kernel_size,)
+// then drecurrent_kernel (H, H) then dbias (H,)), added in block order. dkernel and dbias
+// may be nullptr (not wanted).
+template <typename T>
+void sum_partials(const T* partial, int64_t count, int64_t per, int64_t kernel_size, int64_t H,
+                  int64_t e0, int64_t e1, T* dkernel, T* drec, T* dbias) {
+    for (int64_t e = e0; e < e1; ++e) {
+        T sum = partial[e];
+        for (int64_t c = 1; c < count; ++c) sum += partial[c * per + e];
+        if (e < kernel_size) {
+            if (dkernel) dkernel[e] = sum;
+        } else if (e < kernel_size + H * H) {
+            drec[e - kernel_size] = sum;
+        } else if (dbias) {
+            dbias[e - kernel_size - H * H] = sum;
+        }
+    }
+}
+
 // Rows of one weight-gradient chunk: fixed by the problem size only, never by the thread count.
 inline int64_t chunk_rows(int64_t rows) { return std::max<int64_t>(512, (rows + 15) / 16); }
 
@@ -703,32 +723,19 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
         thread_barrier();
         int64_t e0, e1;
         split_range(per, 64, tid, nt, e0, e1);
-        for (int64_t e = e0; e < e1; ++e) {
-            T sum = partial[static_cast<size_t>(e)];
-            for (int64_t c = 1; c < chunks; ++c) sum += partial[static_cast<size_t>(c * per + e)];
-            if (e < F * H) {
-                if (!p.projected_inputs) dkernel[e] = sum;
-            }
-            else if (e < F * H + H * H) drec[e - F * H] = sum;
-            else if (dbias) dbias[e - F * H - H * H] = sum;
-        }
+        sum_partials(partial.data(), chunks, per, F * H, H, e0, e1,
+                     p.projected_inputs ? nullptr : dkernel, drec, dbias);
     });
 }
 
 // drecurrent_kernel and dbias from the groups' partial sums, added in group order.
 template <typename T>
-void reduce_groups(const SimpleRnnProblem<T>& p, const GroupGradients<T>& g, int64_t groups,
-                   T* drec, T* dbias) {
-    const int64_t HH = p.H * p.H;
+void reduce_groups(const SimpleRnnProblem<T>& p, const GroupGradients<T>& g, T* drec, T* dbias) {
     parallel_region(useful_threads(p.threads, g.per, 4096), [&](int tid, int nt) {
         int64_t e0, e1;
         split_range(g.per, 64, tid, nt, e0, e1);
-        for (int64_t e = e0; e < e1; ++e) {
-            T sum = g.data[e];
-            for (int64_t c = 1; c < groups; ++c) sum += g.data[c * g.per + e];
-            if (e < HH) drec[e] = sum;
-            else if (dbias) dbias[e - HH] = sum;
-        }
+        sum_partials(g.data, g.count, g.per, int64_t(0), p.H, e0, e1, static_cast<T*>(nullptr),
+                     drec, dbias);
     });
 }
 
@@ -772,19 +779,19 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, co
     delta.resize(static_cast<size_t>(p.B * p.T * p.H));
     const std::vector<T> rec_t = transposed(p.recurrent_kernel, p.H, p.H);
     GroupGradients<T> groups;
-    const int64_t group_count = (p.B + K.mr - 1) / K.mr;
     if (fuse_weight_gradients(K, p)) {
         std::vector<T>& partial = workspace<T>(kPartial);
+        groups.count = (p.B + K.mr - 1) / K.mr;
         groups.per = p.H * p.H + p.H;
         groups.group_rows = K.mr;
         groups.bias = dbias != nullptr;
-        partial.assign(static_cast<size_t>(group_count * groups.per), T(0));
+        partial.assign(static_cast<size_t>(groups.count * groups.per), T(0));
         groups.data = partial.data();
     }
     backward_through_time(K, p, states, d_outputs, d_final_state, rec_t.data(), delta.data(),
                           dinitial_state, groups);
     if (groups.data) {
-        reduce_groups(p, groups, group_count, drecurrent_kernel, dbias);
+        reduce_groups(p, groups, drecurrent_kernel, dbias);
     } else {
         const T* xin = masked_inputs(p, workspace<T>(kInputs));
         weight_gradients(K, p, xin, states, delta.data(), dkernel, drecurrent_kernel, dbias);
