@@ -99,6 +99,25 @@ def test_single_sample_long_sequence_matches_reference(rng, dtype, case, H):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+@pytest.mark.parametrize("H", [4, 8, 16, 24, 32, 40])
+def test_single_sample_widths_and_activations(rng, dtype, H, activation):
+    """Layers one to four vectors wide run a recurrence unrolled for their width (others the
+    general loop): each width and activation against the reference, and a mask of all ones
+    (which runs the steps one call at a time) gives the same bits as no mask."""
+    p = make_problem(rng, B=1, T=61, F=7, H=H, h0=True)
+    out, fin, _ = ref.forward(**reference_kwargs(p), activation=activation)
+    q = cast(p, dtype)
+    args = (q["x"], q["kernel"], q["recurrent_kernel"], q["bias"])
+    plain = ops.simple_rnn_forward(*args, initial_state=q["initial_state"], activation=activation)
+    tol = _tol(dtype)
+    np.testing.assert_allclose(plain.outputs, out, **tol)
+    np.testing.assert_allclose(plain.final_state, fin, **tol)
+    ones = ops.simple_rnn_forward(*args, initial_state=q["initial_state"], activation=activation,
+                                  mask=np.ones((1, 61), bool))
+    np.testing.assert_array_equal(ones.outputs, plain.outputs)
+
+
 def test_gradient_of_outputs_only_or_final_state_only(rng):
     p = make_problem(rng, mask=True)
     fwd = ops.simple_rnn_forward(p["x"], p["kernel"], p["recurrent_kernel"], p["bias"], mask=p["mask"])

@@ -516,19 +516,77 @@ void gemv(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias
     }
 }
 
-// gemv_with step after step in one loop: the activation's constants stay in registers and no
-// call or spill separates two steps of the latency-bound recurrence. A nullptr A: the first
-// step starts from zeros (only the activation).
-template <typename T, Activation ACT>
-void gemv_steps_with(T* C, int64_t ldc, const T* A, const T* B, int64_t N, int64_t steps) {
-    const T* prev = A;
+// row_tile_chained with every size known at compile time: PV_ vectors of columns, K = N rows
+// of B (row stride N). The loops unroll completely and every accumulator stays in a register;
+// with runtime sizes GCC kept the accumulators in memory between the chained loop and its
+// remainder.
+template <typename T, int PV_, int N, Activation ACT>
+inline void fixed_row_tile(T* __restrict C, const T* __restrict A, const T* __restrict B) {
+    using V = typename Vec<T>::type;
+    constexpr int W = vec_width<T>();
+    constexpr int CH = PV_ >= 8 ? 1 : 8 / PV_;  // as row_tile_chained
+    constexpr int CHAINED = N - N % CH;         // k < CHAINED: chain k % CH; the rest: chain 0
+    V acc[CH][PV_];
+    for (int v = 0; v < PV_; ++v) {
+        acc[0][v] = load(C + v * W);
+        for (int u = 1; u < CH; ++u) acc[u][v] = V{};
+    }
+#pragma GCC unroll 128
+    for (int k = 0; k < N; ++k) {
+        const V a = splat<T>(A[k]);
+        const int u = k < CHAINED ? k % CH : 0;
+        for (int v = 0; v < PV_; ++v) acc[u][v] += a * load(B + k * N + v * W);
+    }
+    for (int v = 0; v < PV_; ++v) {
+        for (int step = 1; step < CH; step *= 2)  // pairwise, in a fixed order
+            for (int u = 0; u + step < CH; u += 2 * step) acc[u][v] += acc[u + step][v];
+        store(C + v * W, activation_vec<T>(acc[0][v], ACT));
+    }
+}
+
+// gemv_steps for a width of NV_ vectors known at compile time: gemv_with's panels (of
+// tile_vectors, then single vectors) as fixed_row_tile, the same arithmetic. H = 32 float32
+// (AVX2): 1.2x faster per step than the runtime-sized loops.
+template <typename T, int NV_, Activation ACT>
+void fixed_width_steps(T* C, int64_t ldc, const T* A, const T* B, int64_t steps) {
+    constexpr int W = vec_width<T>();
+    constexpr int NV = tile_vectors<T>();
+    constexpr int N = NV_ * W;
+    constexpr int PANELS = NV_ / NV;
     for (int64_t s = 0; s < steps; ++s) {
         T* row = C + s * ldc;
-        if (prev)
-            gemv_with<T, ACT>(row, prev, 1, B, N, nullptr, N, N, true);
-        else
-            activation_forward<T>(row, N, ACT);
-        prev = row;
+        const T* prev = s ? row - ldc : A;
+        for (int j = 0; j < PANELS; ++j)
+            fixed_row_tile<T, NV, N, ACT>(row + j * NV * W, prev, B + j * NV * W);
+        for (int j = PANELS * NV; j < NV_; ++j)
+            fixed_row_tile<T, 1, N, ACT>(row + j * W, prev, B + j * W);
+    }
+}
+
+// gemv_with step after step in one loop: the activation's constants stay in registers and no
+// call or spill separates two steps of the latency-bound recurrence; widths of 1 to 4 vectors
+// take fixed_width_steps. A nullptr A: the first step starts from zeros (only the
+// activation).
+template <typename T, Activation ACT>
+void gemv_steps_with(T* C, int64_t ldc, const T* A, const T* B, int64_t N, int64_t steps) {
+    constexpr int W = vec_width<T>();
+    if (!A) {
+        activation_forward<T>(C, N, ACT);
+        if (steps == 1) return;
+        A = C;
+        C += ldc;
+        --steps;
+    }
+    switch (N % W ? 0 : N / W) {
+        case 1: return fixed_width_steps<T, 1, ACT>(C, ldc, A, B, steps);
+        case 2: return fixed_width_steps<T, 2, ACT>(C, ldc, A, B, steps);
+        case 3: return fixed_width_steps<T, 3, ACT>(C, ldc, A, B, steps);
+        case 4: return fixed_width_steps<T, 4, ACT>(C, ldc, A, B, steps);
+        default: break;
+    }
+    for (int64_t s = 0; s < steps; ++s) {
+        T* row = C + s * ldc;
+        gemv_with<T, ACT>(row, s ? row - ldc : A, 1, B, N, nullptr, N, N, true);
     }
 }
 

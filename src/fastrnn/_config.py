@@ -8,7 +8,16 @@ import threading
 
 _lock = threading.Lock()
 _num_threads: int | None = None
-_local = threading.local()  # per-Python-thread override set by thread_limit()
+
+
+class _ThreadLocalLimit(threading.local):
+    """Per-Python-thread override set by thread_limit(); None when unset (a class default, so
+    reading it raises and catches nothing: kernels are called often)."""
+
+    limit: int | None = None
+
+
+_local = _ThreadLocalLimit()
 
 
 _CPU_COUNT = max(1, os.cpu_count() or 1)
@@ -44,11 +53,11 @@ def _default_num_threads() -> int:
 
 def get_num_threads() -> int:
     """Number of threads the C++ kernels use when a call does not say otherwise."""
-    override = getattr(_local, "limit", None)
+    override = _local.limit
     if override is not None:
         return override
-    with _lock:
-        return _num_threads if _num_threads is not None else min(_default_num_threads(), _max_threads())
+    chosen = _num_threads  # one read of a global: no lock needed
+    return chosen if chosen is not None else min(_default_num_threads(), _max_threads())
 
 
 def _thread_count(n, name: str) -> int:
@@ -84,7 +93,7 @@ class thread_limit:
         self._saved: list[int | None] = []
 
     def __enter__(self) -> "thread_limit":
-        self._saved.append(getattr(_local, "limit", None))
+        self._saved.append(_local.limit)
         _local.limit = self.n
         return self
 
@@ -96,6 +105,8 @@ def resolve_num_threads(num_threads: int | None) -> int:
     """A call's thread count: the explicit value if given, else the current setting."""
     if num_threads is None:
         return get_num_threads()
+    if type(num_threads) is int and num_threads >= 1:
+        return min(num_threads, _max_threads())
     if isinstance(num_threads, float) and num_threads.is_integer():
         num_threads = int(num_threads)
     if isinstance(num_threads, bool) or not hasattr(num_threads, "__index__"):
