@@ -8,6 +8,9 @@ both give the same bits.
 
     python tools/ab_builds.py COMMIT [WORD ...]     # WORD: only workloads whose name has it
 
+The workloads: the engine's forward and backward calls for the issue's shapes, and a whole
+``train_on_batch`` of the lecture model (its bits compare the loss and the updated weights).
+
 AB_SAMPLES (environment, default 21) sets the calls per build and measurement.
 
 Needs the project venv (.venv) and a dev build of the working tree (tools/build_dev.sh).
@@ -70,9 +73,46 @@ def calls(ops, name, B, T, F, H, token_ids, threads):
     return forward, backward
 
 
+def lecture_step(package: str, threads: int):
+    """``train_on_batch`` of the lecture model (Embedding(10000, 32) -> SimpleRNN(32) ->
+    Dense(1, sigmoid), RMSprop) of ``package``, on the same seeded batch and weights each time;
+    returns a closure giving the loss and the weights after its step."""
+    fastrnn = importlib.import_module(package)
+    layers = importlib.import_module(f"{package}.layers")
+    models = importlib.import_module(f"{package}.models")
+    fastrnn.set_num_threads(threads)
+    model = models.Sequential([layers.Embedding(10000, 32), layers.SimpleRNN(32),
+                               layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy")
+    model.build((None, 500))
+    rng = np.random.default_rng(0)
+    model.set_weights([(rng.standard_normal(w.shape) * 0.1).astype(np.float32)
+                       for w in model.get_weights()])
+    ids = rng.integers(0, 10000, (128, 500))
+    y = rng.integers(0, 2, 128).astype(np.float32)
+
+    def step():
+        fastrnn.set_num_threads(threads)
+        return [model.train_on_batch(ids, y), *model.get_weights()]
+    return step
+
+
 def same_bits(a, b) -> bool:
     arrays = lambda r: [v for v in r if isinstance(v, np.ndarray)]  # noqa: E731
     return all(np.array_equal(u, v) for u, v in zip(arrays(a), arrays(b)))
+
+
+def report(name: str, threads: int, part: str, f_old, f_new, bits: str) -> None:
+    """Alternate old and new calls SAMPLES times each; print the medians and their ratio."""
+    t_old, t_new = [], []
+    for _ in range(SAMPLES):
+        for f, ts in ((f_old, t_old), (f_new, t_new)):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+    mo, mn = np.median(t_old) * 1e3, np.median(t_new) * 1e3
+    print(f"{name:28s} {threads} thr {part:8s}: old {mo:8.3f} ms  new {mn:8.3f} ms  "
+          f"old/new {mo / mn:5.2f}  ({bits})", flush=True)
 
 
 def main(argv: list) -> int:
@@ -85,6 +125,11 @@ def main(argv: list) -> int:
         sys.path.insert(0, str(ROOT / "src"))
         old, new = (importlib.import_module(f"{p}.ops") for p in ("fastrnn_base", "fastrnn"))
         try:
+            if not words or any(w in "lecture train_on_batch" for w in words):
+                for threads in (1, 2):
+                    f_old, f_new = (lecture_step(p, threads) for p in ("fastrnn_base", "fastrnn"))
+                    bits = "same bits" if same_bits(f_old(), f_new()) else "bits differ"
+                    report("lecture train_on_batch", threads, "step", f_old, f_new, bits)
             for name, *shape in WORKLOADS:
                 if words and not any(w in name for w in words):
                     continue
@@ -92,15 +137,7 @@ def main(argv: list) -> int:
                     pairs = zip(calls(old, name, *shape, threads), calls(new, name, *shape, threads))
                     for part, (f_old, f_new) in zip(("forward", "backward"), pairs):
                         bits = "same bits" if same_bits(f_old(), f_new()) else "bits differ"
-                        t_old, t_new = [], []
-                        for _ in range(SAMPLES):
-                            for f, ts in ((f_old, t_old), (f_new, t_new)):
-                                t0 = time.perf_counter()
-                                f()
-                                ts.append(time.perf_counter() - t0)
-                        mo, mn = np.median(t_old) * 1e3, np.median(t_new) * 1e3
-                        print(f"{name:28s} {threads} thr {part:8s}: old {mo:8.3f} ms  new "
-                              f"{mn:8.3f} ms  old/new {mo / mn:5.2f}  ({bits})", flush=True)
+                        report(name, threads, part, f_old, f_new, bits)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(Path(tmp) / "tree")], capture_output=True)
