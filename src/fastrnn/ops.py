@@ -43,7 +43,9 @@ class SimpleRNNGradients(NamedTuple):
 
 
 class SimpleRNNCache:
-    """Everything the backward pass needs from one forward call (contiguous private copies)."""
+    """Everything the backward pass needs from one forward call. The input arrays are kept by
+    reference (a C-contiguous array is not copied): change them in place between the forward
+    and the backward call and the gradients use the changed values, as with any NumPy view."""
 
     __slots__ = (
         "x", "kernel", "token_ids", "recurrent_kernel", "has_bias", "initial_state", "mask",
