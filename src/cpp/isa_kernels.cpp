@@ -519,7 +519,8 @@ void gemv(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias
 // row_tile_chained with every size known at compile time: PV_ vectors of columns, K = N rows
 // of B (row stride N). The loops unroll completely and every accumulator stays in a register;
 // with runtime sizes GCC kept the accumulators in memory between the chained loop and its
-// remainder.
+// remainder, and row_tile_chained called with constant sizes was still 4-13 % slower at
+// H = 24 and 32 (float32, AVX2).
 template <typename T, int PV_, int N, Activation ACT>
 inline void fixed_row_tile(T* __restrict C, const T* __restrict A, const T* __restrict B) {
     using V = typename Vec<T>::type;

@@ -6,8 +6,7 @@ import os
 import threading
 
 
-_lock = threading.Lock()
-_num_threads: int | None = None
+_num_threads: int | None = None  # set_num_threads; a single assignment or read needs no lock
 
 
 class _ThreadLocalLimit(threading.local):
@@ -56,7 +55,7 @@ def get_num_threads() -> int:
     override = _local.limit
     if override is not None:
         return override
-    chosen = _num_threads  # one read of a global: no lock needed
+    chosen = _num_threads
     return chosen if chosen is not None else min(_default_num_threads(), _max_threads())
 
 
@@ -74,8 +73,7 @@ def set_num_threads(n: int) -> None:
     """Set the number of threads the C++ kernels use (``n >= 1``; capped at 4x the CPUs)."""
     global _num_threads
     n = _thread_count(n, "set_num_threads: n")
-    with _lock:
-        _num_threads = n
+    _num_threads = n
 
 
 class thread_limit:

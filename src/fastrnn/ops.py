@@ -162,6 +162,12 @@ def _require_memory(what: str, nbytes: int) -> None:
         )
 
 
+def _require_forward_memory(dtype: np.dtype, B: int, T: int, F: int, H: int) -> None:
+    """MemoryError before a forward call over (B, T, F) inputs that cannot fit: an x copy, its
+    dropout-masked copy, outputs and states (the backward pass adds dx and deltas)."""
+    _require_memory("simple_rnn_forward", dtype.itemsize * (2 * B * T * F + 2 * B * T * H))
+
+
 def _plain_layer_arrays(x, kernel, recurrent_kernel, bias) -> bool:
     """True for the common call that needs no conversion: C-contiguous ndarrays of one float
     dtype, x (B, T, F) with B, T >= 1, kernel (F, H) with H >= 1, recurrent_kernel (H, H), bias
@@ -246,7 +252,7 @@ def simple_rnn_forward(
         dtype = kernel.dtype
         B, T, F = x.shape
         H = kernel.shape[1]
-        _require_memory("simple_rnn_forward", dtype.itemsize * (2 * B * T * F + 2 * B * T * H))
+        _require_forward_memory(dtype, B, T, F, H)
     else:
         weights, weights_name = (
             (recurrent_kernel, "recurrent_kernel") if kernel is None else (kernel, "kernel")
@@ -293,8 +299,7 @@ def simple_rnn_forward(
         else:
             if x.ndim == 3:
                 B, T, _ = x.shape
-                # x copy, dropout-masked copy, outputs, states (the backward pass adds dx and deltas)
-                _require_memory("simple_rnn_forward", dtype.itemsize * (2 * B * T * F + 2 * B * T * H))
+                _require_forward_memory(dtype, B, T, F, H)
             x = _float_array(x, "x", ("B", "T", F), dtype)
             B, T, _ = x.shape
         if B == 0 or T == 0:
