@@ -8,8 +8,10 @@ both give the same bits.
 
     python tools/ab_builds.py COMMIT [WORD ...]     # WORD: only workloads whose name has it
 
-The workloads: the engine's forward and backward calls for the issue's shapes, and a whole
-``train_on_batch`` of the lecture model (its bits compare the loss and the updated weights).
+The workloads: the engine's forward and backward calls for the issue's shapes (the token-id
+one with return_sequences=False where the build has it, as the lecture model's layer calls it),
+and a whole ``train_on_batch`` of the lecture model (its bits compare the loss and the updated
+weights).
 
 AB_SAMPLES (environment, default 21) sets the calls per build and measurement.
 
@@ -19,6 +21,7 @@ Needs the project venv (.venv) and a dev build of the working tree (tools/build_
 from __future__ import annotations
 
 import importlib
+import inspect
 import shutil
 import subprocess
 import sys
@@ -67,6 +70,8 @@ def calls(ops, name, B, T, F, H, token_ids, threads):
         kernel = (rng.standard_normal((F, H)) * 0.1).astype(np.float32)
         args, kwargs = (x, kernel, rec, bias), {}
     d_final = rng.standard_normal((B, H)).astype(np.float32)
+    if token_ids and "return_sequences" in inspect.signature(ops.simple_rnn_forward).parameters:
+        kwargs["return_sequences"] = False  # what the lecture model's layer asks for
     forward = lambda: ops.simple_rnn_forward(*args, num_threads=threads, **kwargs)  # noqa: E731
     cache = forward().cache
     backward = lambda: ops.simple_rnn_backward(cache, None, d_final, num_threads=threads)  # noqa: E731

@@ -36,38 +36,55 @@ constexpr int64_t kScanBatch = 4096;
 // positions of a batch whose ids are in range are listed first without a branch (random ids
 // made a test per id mispredict about half the time with two threads), then their rows added.
 template <typename T>
-void embedding_backward(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
-                        int64_t V, int64_t D, int threads) {
+void embedding_backward_blocks(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
+                               int64_t V, int64_t D, int64_t block_rows, int64_t block_stride,
+                               int threads) {
     const int nt = threads_for_work(threads, 4.0 * N * D);
+    const int64_t batch = std::min(kScanBatch, block_rows);
     parallel_region(nt, [&](int tid, int count) {
         int64_t v0, v1;
         split_range(V, 64, tid, count, v0, v1);
         if (v0 >= v1) return;
         std::memset(d_embeddings + v0 * D, 0, static_cast<size_t>((v1 - v0) * D) * sizeof(T));
-        if (count == 1) {  // every id is in range
-            for (int64_t r = 0; r < N; ++r) add_row(d_embeddings + ids[r] * D, d_out + r * D, D);
-            return;
-        }
         const uint64_t width = static_cast<uint64_t>(v1 - v0);
         int32_t mine[kScanBatch];  // offsets in the batch of positions whose id is in range
-        for (int64_t r0 = 0; r0 < N; r0 += kScanBatch) {
-            const int32_t n = static_cast<int32_t>(std::min(kScanBatch, N - r0));
-            int32_t m = 0;
-            for (int32_t i = 0; i < n; ++i) {
-                mine[m] = i;
-                m += static_cast<uint64_t>(ids[r0 + i] - v0) < width;
+        for (int64_t block0 = 0; block0 < N; block0 += block_rows) {
+            const int64_t* block_ids = ids + block0;
+            const T* rows = d_out + (block0 / block_rows) * block_stride;
+            const int64_t in_block = std::min(block_rows, N - block0);
+            if (count == 1) {  // every id is in range
+                for (int64_t i = 0; i < in_block; ++i)
+                    add_row(d_embeddings + block_ids[i] * D, rows + i * D, D);
+                continue;
             }
-            for (int32_t k = 0; k < m; ++k) {
-                const int64_t r = r0 + mine[k];
-                add_row(d_embeddings + ids[r] * D, d_out + r * D, D);
+            for (int64_t i0 = 0; i0 < in_block; i0 += batch) {
+                const int32_t n = static_cast<int32_t>(std::min(batch, in_block - i0));
+                int32_t m = 0;
+                for (int32_t i = 0; i < n; ++i) {
+                    mine[m] = i;
+                    m += static_cast<uint64_t>(block_ids[i0 + i] - v0) < width;
+                }
+                for (int32_t k = 0; k < m; ++k) {
+                    const int64_t i = i0 + mine[k];
+                    add_row(d_embeddings + block_ids[i] * D, rows + i * D, D);
+                }
             }
         }
     });
+}
+
+template <typename T>
+void embedding_backward(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
+                        int64_t V, int64_t D, int threads) {
+    embedding_backward_blocks(d_embeddings, ids, d_out, N, V, D, std::max<int64_t>(N, 1),
+                              N * D, threads);
 }
 
 template void embedding_forward<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int);
 template void embedding_forward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
 template void embedding_backward<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int);
 template void embedding_backward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
+template void embedding_backward_blocks<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int);
+template void embedding_backward_blocks<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, int64_t, int);
 
 }  // namespace fastrnn

@@ -27,7 +27,8 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 class SimpleRNNForward(NamedTuple):
     """Result of :func:`simple_rnn_forward`."""
 
-    outputs: np.ndarray  # (B, T, H), in processing order (reversed time with go_backwards)
+    outputs: np.ndarray  # (B, T, H), in processing order (reversed time with go_backwards);
+    # (B, H), the last of them, with return_sequences=False
     final_state: np.ndarray  # (B, H), the state after the last valid step
     cache: "SimpleRNNCache"  # what simple_rnn_backward needs
 
@@ -50,12 +51,13 @@ class SimpleRNNCache:
     __slots__ = (
         "x", "kernel", "token_ids", "recurrent_kernel", "has_bias", "initial_state", "mask",
         "input_dropout_mask", "recurrent_dropout_mask", "states", "activation",
-        "go_backwards", "zero_output_for_mask",
+        "go_backwards", "zero_output_for_mask", "return_sequences", "time_major_states",
+        "batch_shape",
     )
 
     def __init__(self, *, x, kernel, token_ids, recurrent_kernel, has_bias, initial_state, mask,
                  input_dropout_mask, recurrent_dropout_mask, states, activation, go_backwards,
-                 zero_output_for_mask):
+                 zero_output_for_mask, return_sequences, time_major_states, batch_shape):
         self.x = x
         self.kernel = kernel
         self.token_ids = token_ids
@@ -69,6 +71,10 @@ class SimpleRNNCache:
         self.activation = activation
         self.go_backwards = go_backwards
         self.zero_output_for_mask = zero_output_for_mask
+        self.return_sequences = return_sequences
+        # states (T, B*H or a little more) instead of (B, T, H), see _core.simple_rnn_forward
+        self.time_major_states = time_major_states
+        self.batch_shape = batch_shape  # (B, T) of the forward call
 
 
 _CORE = None
@@ -192,6 +198,17 @@ def _plain_layer_arrays(x, kernel, recurrent_kernel, bias) -> bool:
             and recurrent_kernel.flags.c_contiguous)
 
 
+def _last_output_kept(mask: np.ndarray | None, go_backwards: bool,
+                      zero_output_for_mask: bool) -> np.ndarray | None:
+    """(B,) 1 where the last output is the final state, 0 where it is a masked step's zeros
+    (every step masked, or with zero_output_for_mask the last processed one); None: all 1."""
+    if mask is None:
+        return None
+    if zero_output_for_mask:
+        return mask[:, 0 if go_backwards else -1]
+    return mask.any(axis=1)
+
+
 def _activation(activation) -> str:
     name = "linear" if activation is None else activation
     if not isinstance(name, str) or name not in ACTIVATIONS:
@@ -216,6 +233,7 @@ def simple_rnn_forward(
     recurrent_dropout_mask=None,
     num_threads: int | None = None,
     token_ids=None,
+    return_sequences: bool = True,
 ) -> SimpleRNNForward:
     """Run a SimpleRNN layer over a whole batch of sequences.
 
@@ -241,9 +259,12 @@ def simple_rnn_forward(
             of projected rows (e.g. ``embeddings @ kernel``) and step t of sample b reads row
             ``token_ids[b, t]``; the backward ``dx`` is the (V, H) gradient of that table. This
             is an Embedding followed by the layer without gathering B*T vectors.
+        return_sequences: False returns only the last output, (B, H), as Keras's layer does;
+            the (B, T, H) outputs are then never written, and the states the backward pass
+            reads are kept in the order that runs fastest.
 
     Returns:
-        ``SimpleRNNForward(outputs (B, T, H), final_state (B, H), cache)``.
+        ``SimpleRNNForward(outputs (B, T, H) or (B, H), final_state (B, H), cache)``.
     """
     plain = (token_ids is None and initial_state is None and mask is None
              and input_dropout_mask is None and recurrent_dropout_mask is None
@@ -324,11 +345,14 @@ def simple_rnn_forward(
     # The finiteness of the weights, initial state, masks and table is checked by _core.
     act = _activation(activation)
     threads = resolve_num_threads(num_threads)
-    outputs, final_state, states = _engine().simple_rnn_forward(
+    outputs, final_state, states, time_major = _engine().simple_rnn_forward(
         x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout_mask,
         recurrent_dropout_mask, act, bool(go_backwards), bool(zero_output_for_mask), threads,
-        token_ids,
+        token_ids, bool(return_sequences),
     )
+    if not return_sequences:  # the last output is the final state where it was not masked
+        kept = _last_output_kept(mask, bool(go_backwards), bool(zero_output_for_mask))
+        outputs = final_state.copy() if kept is None else final_state * kept[:, None].astype(dtype)
     if kernel is not None:
         x_kept = x
     elif token_ids is not None:  # backward reads only the table's row count
@@ -341,6 +365,8 @@ def simple_rnn_forward(
         initial_state=initial_state, mask=mask, input_dropout_mask=input_dropout_mask,
         recurrent_dropout_mask=recurrent_dropout_mask, states=states, activation=act,
         go_backwards=bool(go_backwards), zero_output_for_mask=bool(zero_output_for_mask),
+        return_sequences=bool(return_sequences), time_major_states=bool(time_major),
+        batch_shape=(B, T),
     )
     return SimpleRNNForward(outputs, final_state, cache)
 
@@ -356,7 +382,9 @@ def simple_rnn_backward(
 
     Args:
         cache: the ``cache`` field of the forward result.
-        d_outputs: (B, T, H) gradient of the loss for the outputs (processing order), or None.
+        d_outputs: (B, T, H) gradient of the loss for the outputs (processing order), or
+            (B, H) for the last output when the forward call had ``return_sequences=False``;
+            or None.
         d_final_state: (B, H) gradient of the loss for the final state, or None.
         num_threads: threads for this call; None uses :func:`fastrnn.get_num_threads`.
 
@@ -371,12 +399,19 @@ def simple_rnn_backward(
             f"Received: {type(cache).__name__}"
         )
     dtype = cache.recurrent_kernel.dtype
-    B, T = cache.states.shape[:2]
+    B, T = cache.batch_shape
     H = cache.recurrent_kernel.shape[1]
-    if d_outputs is not None:
-        d_outputs = _float_array(d_outputs, "d_outputs", (B, T, H), dtype)
     if d_final_state is not None:
         d_final_state = _float_array(d_final_state, "d_final_state", (B, H), dtype)
+    if d_outputs is not None and cache.return_sequences:
+        d_outputs = _float_array(d_outputs, "d_outputs", (B, T, H), dtype)
+    elif d_outputs is not None:  # the last output's gradient reaches the final state
+        d_last = _float_array(d_outputs, "d_outputs", (B, H), dtype)
+        kept = _last_output_kept(cache.mask, cache.go_backwards, cache.zero_output_for_mask)
+        if kept is not None:
+            d_last = d_last * kept[:, None].astype(dtype)
+        d_final_state = d_last if d_final_state is None else d_final_state + d_last
+        d_outputs = None
     F = H if cache.kernel is None else cache.x.shape[2]
     dx_size = cache.x.shape[0] * H if cache.token_ids is not None else B * T * F
     _require_memory("simple_rnn_backward", dtype.itemsize * (B * T * F + dx_size + 3 * B * T * H))
@@ -385,7 +420,7 @@ def simple_rnn_backward(
         cache.x, cache.kernel, cache.recurrent_kernel, cache.has_bias, cache.initial_state,
         cache.mask, cache.input_dropout_mask, cache.recurrent_dropout_mask, cache.states,
         d_outputs, d_final_state, cache.activation, cache.go_backwards,
-        cache.zero_output_for_mask, threads, cache.token_ids,
+        cache.zero_output_for_mask, threads, cache.token_ids, cache.time_major_states,
     )
     return SimpleRNNGradients(dx, dkernel, drec, dbias, dh0)
 

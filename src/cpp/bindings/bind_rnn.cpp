@@ -21,6 +21,7 @@ struct RnnArgs {
     std::string activation;
     bool go_backwards, zero_output_for_mask;
     int threads;
+    bool time_major;  // backward: the forward call returned time-major states (see forward)
 };
 
 // Checks every argument against x's and kernel's shapes and fills the kernel problem.
@@ -95,15 +96,29 @@ void require_finite_parameters(const RnnArgs& a) {
     if (a.token_ids) require_finite<T>(a.x, "x");
 }
 
+// Without outputs (only the final state is wanted) the states of projected inputs are laid
+// out time-major, (T, time_major_step_stride): each step's rows contiguous, faster to run
+// through. The returned flag tells the backward call which layout it gets back.
 template <typename T>
-py::tuple forward(const RnnArgs& a) {
-    const SimpleRnnProblem<T> p = problem<T>(a, true, false);
+py::tuple forward(const RnnArgs& a, bool with_outputs) {
+    SimpleRnnProblem<T> p = problem<T>(a, true, false);
     require_finite_parameters<T>(a);
-    const bool shared = !p.mask && !p.go_backwards;
-    py::array_t<T> states({p.B, p.T, p.H});
-    py::array_t<T> outputs = shared ? states : py::array_t<T>({p.B, p.T, p.H});
+    const bool time_major = !with_outputs && p.projected_inputs && p.B > 1;
+    if (time_major) p.time_major_step = time_major_step_stride(p);
+    const bool shared = with_outputs && !p.mask && !p.go_backwards;
+    py::array_t<T> states = time_major ? py::array_t<T>({p.T, p.time_major_step})
+                                       : py::array_t<T>({p.B, p.T, p.H});
+    py::object outputs = py::none();
+    T* out = nullptr;
+    if (shared) {
+        outputs = states;
+        out = states.mutable_data();
+    } else if (with_outputs) {
+        py::array_t<T> o({p.B, p.T, p.H});
+        out = o.mutable_data();
+        outputs = o;
+    }
     py::array_t<T> final_state({p.B, p.H});
-    T* out = outputs.mutable_data();
     T* st = states.mutable_data();
     T* fin = final_state.mutable_data();
     {
@@ -111,15 +126,25 @@ py::tuple forward(const RnnArgs& a) {
         py::gil_scoped_release release;
         simple_rnn_forward<T>(p, out, fin, st);
     }
-    return py::make_tuple(outputs, final_state, states);
+    return py::make_tuple(outputs, final_state, states, time_major);
 }
 
 template <typename T>
 py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
                    const std::optional<py::array>& d_outputs,
                    const std::optional<py::array>& d_final_state) {
-    const SimpleRnnProblem<T> p = problem<T>(a, has_bias, true);
-    require<T>(states, "states", {p.B, p.T, p.H});
+    SimpleRnnProblem<T> p = problem<T>(a, has_bias, true);
+    if (a.time_major) {
+        if (!p.projected_inputs || p.B == 1)
+            throw std::invalid_argument("time_major_states needs projected inputs and B > 1");
+        if (d_outputs)
+            throw std::invalid_argument("d_outputs must be None with time-major states (the "
+                                        "forward call returned no outputs)");
+        p.time_major_step = time_major_step_stride(p);
+        require<T>(states, "states", {p.T, p.time_major_step});
+    } else {
+        require<T>(states, "states", {p.B, p.T, p.H});
+    }
     if (d_outputs) require<T>(*d_outputs, "d_outputs", {p.B, p.T, p.H});
     if (d_final_state) require<T>(*d_final_state, "d_final_state", {p.B, p.H});
     py::array_t<T> dx = p.token_ids ? py::array_t<T>({p.V, p.H}) : py::array_t<T>({p.B, p.T, p.F});
@@ -167,11 +192,12 @@ void register_rnn(py::module_& m) {
            std::optional<py::array> input_dropout_mask,
            std::optional<py::array> recurrent_dropout_mask, std::string activation,
            bool go_backwards, bool zero_output_for_mask, int num_threads,
-           std::optional<py::array> token_ids) {
+           std::optional<py::array> token_ids, bool with_outputs) {
             RnnArgs a{x, kernel, token_ids, recurrent_kernel, bias, initial_state, mask,
                       input_dropout_mask, recurrent_dropout_mask, activation, go_backwards,
-                      zero_output_for_mask, num_threads};
-            return is_float64(kernel, recurrent_kernel) ? forward<double>(a) : forward<float>(a);
+                      zero_output_for_mask, num_threads, false};
+            return is_float64(kernel, recurrent_kernel) ? forward<double>(a, with_outputs)
+                                                        : forward<float>(a, with_outputs);
         },
         py::arg("x"), py::arg("kernel").none(true), py::arg("recurrent_kernel"),
         py::arg("bias").none(true),
@@ -179,9 +205,11 @@ void register_rnn(py::module_& m) {
         py::arg("input_dropout_mask").none(true), py::arg("recurrent_dropout_mask").none(true),
         py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
         py::arg("num_threads"), py::arg("token_ids").none(true) = py::none(),
-        "SimpleRNN forward pass. Returns (outputs (B,T,H), final_state (B,H), states (B,T,H)).\n"
-        "All float arrays share the kernel's dtype and are C-contiguous; mask is uint8 (B,T);\n"
-        "token_ids int64 (B,T) make x a (V,H) table of projected rows (kernel None).");
+        py::arg("with_outputs") = true,
+        "SimpleRNN forward pass. Returns (outputs (B,T,H) or None without with_outputs,\n"
+        "final_state (B,H), states, time_major): states are (T, S >= B*H) when time_major, else\n"
+        "(B,T,H). All float arrays share the kernel's dtype and are C-contiguous; mask is\n"
+        "uint8 (B,T); token_ids int64 (B,T) make x a (V,H) table of projected rows (kernel None).");
     m.def(
         "simple_rnn_backward",
         [](py::array x, std::optional<py::array> kernel, py::array recurrent_kernel, bool has_bias,
@@ -190,10 +218,10 @@ void register_rnn(py::module_& m) {
            std::optional<py::array> recurrent_dropout_mask, py::array states,
            std::optional<py::array> d_outputs, std::optional<py::array> d_final_state,
            std::string activation, bool go_backwards, bool zero_output_for_mask,
-           int num_threads, std::optional<py::array> token_ids) {
+           int num_threads, std::optional<py::array> token_ids, bool time_major_states) {
             RnnArgs a{x, kernel, token_ids, recurrent_kernel, std::nullopt, initial_state, mask,
                       input_dropout_mask, recurrent_dropout_mask, activation, go_backwards,
-                      zero_output_for_mask, num_threads};
+                      zero_output_for_mask, num_threads, time_major_states};
             return is_float64(kernel, recurrent_kernel)
                        ? backward<double>(a, has_bias, states, d_outputs, d_final_state)
                        : backward<float>(a, has_bias, states, d_outputs, d_final_state);
@@ -204,7 +232,8 @@ void register_rnn(py::module_& m) {
         py::arg("states"), py::arg("d_outputs").none(true), py::arg("d_final_state").none(true),
         py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
         py::arg("num_threads"), py::arg("token_ids").none(true) = py::none(),
-        "Backpropagation through time. Returns (dx, dkernel, drecurrent_kernel, dbias or None,\n"
+        py::arg("time_major_states") = false,
+        "Backpropagation through time (time_major_states: the forward call's time_major). Returns (dx, dkernel, drecurrent_kernel, dbias or None,\n"
         "dinitial_state); with token_ids dx is the (V,H) gradient of the table.");
 }
 

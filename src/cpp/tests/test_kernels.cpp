@@ -473,6 +473,33 @@ void check_adam(int64_t n, bool amsgrad) {
     }
 }
 
+// The same token-id problem with time-major states (no outputs): the same final state, bit for
+// bit, and the same gradients up to the order of the sums; the padding between steps (where
+// there is one) is never written.
+template <typename T>
+void check_time_major(fastrnn::SimpleRnnProblem<T> p, const std::vector<T>& fin,
+                      const std::vector<T>& d_final, const std::vector<T>& d_table,
+                      const std::vector<T>& drec, const std::vector<T>& dbias,
+                      const std::vector<T>& dh0, const std::string& what) {
+    const int64_t step = fastrnn::time_major_step_stride(p);
+    if (step < p.B * p.H) fail(what + " time-major step shorter than B*H");
+    p.time_major_step = step;
+    std::vector<T> states(static_cast<size_t>(p.T * step), T(-7)), fin_tm(fin.size());
+    fastrnn::simple_rnn_forward<T>(p, nullptr, fin_tm.data(), states.data());
+    identical(fin_tm, fin, what + " time-major final state");
+    for (int64_t t = 0; t < p.T; ++t)
+        for (int64_t e = p.B * p.H; e < step; ++e)
+            if (states[t * step + e] != T(-7)) fail(what + " time-major padding written");
+    std::vector<T> dt(d_table.size(), T(-7)), dr(drec.size()), db(dbias.size()), dh(dh0.size());
+    fastrnn::simple_rnn_backward<T>(p, states.data(), nullptr, d_final.data(), dt.data(), nullptr,
+                                    dr.data(), db.data(), dh.data());
+    const double tol = sizeof(T) == 4 ? 1e-4 : 1e-11;
+    compare(dt, std::vector<double>(d_table.begin(), d_table.end()), tol, what + " time-major table gradient");
+    compare(dr, std::vector<double>(drec.begin(), drec.end()), tol, what + " time-major drec");
+    compare(db, std::vector<double>(dbias.begin(), dbias.end()), tol, what + " time-major dbias");
+    identical(dh, dh0, what + " time-major dinitial_state");
+}
+
 // Projected inputs read through token ids must equal the same rows gathered beforehand: the
 // outputs, and the table gradient equal to the gathered path's dx summed per id.
 template <typename T>
@@ -520,6 +547,7 @@ void check_token_ids(int64_t B, int64_t T_, int64_t V, int64_t H, const std::str
         std::vector<T> d_table(static_cast<size_t>(V * H), T(-7));
         fastrnn::simple_rnn_backward<T>(p, out_t.data(), nullptr, d_final.data(), d_table.data(),
                                         nullptr, drec.data(), dbias.data(), dh0.data());
+        if (B > 1) check_time_major(p, fin_t, d_final, d_table, drec, dbias, dh0, buf);
         std::vector<double> want(static_cast<size_t>(V * H), 0.0);
         for (int64_t r = 0; r < N; ++r)
             for (int64_t j = 0; j < H; ++j) want[ids[r] * H + j] += dx_g[r * H + j];
@@ -604,7 +632,7 @@ int main() {
             check_embedding<double>(nvd[0], nvd[1], nvd[2], path);
         }
         for (auto btvh : {std::vector<int64_t>{1, 1, 1, 1}, {3, 9, 5, 7}, {13, 40, 50, 33},
-                          {1, 30, 4, 16}}) {
+                          {1, 30, 4, 16}, {128, 7, 30, 32}, {9, 60, 20, 16}, {6, 10, 9, 64}}) {
             check_token_ids<float>(btvh[0], btvh[1], btvh[2], btvh[3], path);
             check_token_ids<double>(btvh[0], btvh[1], btvh[2], btvh[3], path);
         }

@@ -410,6 +410,7 @@ class SimpleRNN(Layer):
             activation=self.activation, go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask, input_dropout_mask=in_mask,
             recurrent_dropout_mask=rec_mask, token_ids=token_ids,
+            return_sequences=self.return_sequences,
         )
         if self.stateful:
             self.states = np.array(res.final_state, dtype=self.dtype)
@@ -417,7 +418,7 @@ class SimpleRNN(Layer):
             self._cache = {"cache": res.cache, "shape": (B, T), "fused": fused}
         else:
             self._cache = None
-        output = res.outputs if self.return_sequences else np.ascontiguousarray(res.outputs[:, -1])
+        output = res.outputs
         if self.return_state:
             return [output, res.final_state]
         return output
@@ -436,25 +437,12 @@ class SimpleRNN(Layer):
             d_out, d_state = d_outputs
         else:
             d_out = d_outputs
-        d_seq = None
         d_final = None if d_state is None else self._grad(d_state, (B, H), "state")
-        if d_out is not None:
-            if self.return_sequences:
-                d_seq = self._grad(d_out, (B, T, H), "output")
-            else:
-                d_last = self._grad(d_out, (B, H), "output")
-                # The last output is the final state, except for samples whose last output is
-                # a masked step's zeros: every step masked, or (zero_output_for_mask) the last
-                # processed one. Those get no gradient; no (B, T, H) array is needed.
-                mask = c["cache"].mask
-                if mask is not None:
-                    keep = mask[:, 0 if self.go_backwards else -1] if self.zero_output_for_mask \
-                        else mask.any(axis=1)
-                    d_last = d_last * keep[:, None].astype(self.dtype)
-                d_final = d_last if d_final is None else d_final + d_last
-        if d_seq is None and d_final is None:
+        if d_out is not None:  # the last output's gradient goes to the final state in ops
+            d_out = self._grad(d_out, (B, T, H) if self.return_sequences else (B, H), "output")
+        if d_out is None and d_final is None:
             d_final = np.zeros((B, H), dtype=self.dtype)
-        g = ops.simple_rnn_backward(c["cache"], d_seq, d_final)
+        g = ops.simple_rnn_backward(c["cache"], d_out, d_final)
         dkernel, dx = g.dkernel, g.dx
         if c["fused"] is not None:
             emb, _ = c["fused"]

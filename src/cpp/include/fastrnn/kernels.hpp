@@ -32,20 +32,33 @@ struct SimpleRnnProblem {
     int64_t V = 0;                       // rows of that table
     bool go_backwards = false;          // process t = T-1 .. 0
     bool zero_output_for_mask = false;  // masked steps output 0 instead of the last output
+    int64_t time_major_step = 0;  // 0: states (B, T, H). Else the states (and the backward's
+                                  // deltas) are time-major, (T, time_major_step): the row of
+                                  // sample b at time t starts at t * time_major_step + b * H;
+                                  // the value must be time_major_step_stride(problem). Only with
+                                  // projected_inputs, B > 1, no outputs and no d_outputs
     int threads = 1;
 };
 
 // Forward pass.
 //   outputs     (B, T, H) in processing order (position s holds the step that read
 //               x_{T-1-s} when go_backwards); may alias `states` when there is neither a mask
-//               nor go_backwards.
+//               nor go_backwards; nullptr (not written) with time-major states.
 //   final_state (B, H) state after the last valid step.
-//   states      (B, T, H) state after reading x_t, indexed by input time t (what backward needs).
+//   states      (B, T, H), or (T, time_major_step) time-major: state after reading x_t,
+//               indexed by input time t (what backward needs).
 template <typename T>
 void simple_rnn_forward(const SimpleRnnProblem<T>& p, T* outputs, T* final_state, T* states);
 
+// Elements between the rows of successive steps of time-major states for this problem (its
+// time_major_step field ignored): B * H, or a little more where one sample's rows of successive
+// steps would otherwise share cache sets.
+template <typename T>
+int64_t time_major_step_stride(const SimpleRnnProblem<T>& p);
+
 // Backpropagation through time for the forward pass that produced `states`.
-//   d_outputs (B, T, H) or nullptr, processing order; d_final_state (B, H) or nullptr.
+//   d_outputs (B, T, H) or nullptr, processing order (nullptr with time-major states);
+//   d_final_state (B, H) or nullptr.
 //   Outputs: dx (B, T, F), dkernel (F, H) (unused with projected_inputs: dx is then the
 //   gradient of the projected inputs; with token_ids dx is (V, H), the gradient of the table), drecurrent_kernel (H, H), dbias (H,) or nullptr,
 //   dinitial_state (B, H).
@@ -70,6 +83,13 @@ void embedding_forward(T* out, const int64_t* ids, const T* embeddings, int64_t 
 template <typename T>
 void embedding_backward(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
                         int64_t V, int64_t D, int threads);
+
+// The same with d_out's rows in blocks of block_rows, block_stride elements apart
+// (>= block_rows * D): row r starts at (r / block_rows) * block_stride + (r % block_rows) * D.
+template <typename T>
+void embedding_backward_blocks(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
+                               int64_t V, int64_t D, int64_t block_rows, int64_t block_stride,
+                               int threads);
 
 // RMSprop's coefficients as the caller computed them in double (1 - rho included), each
 // rounded once to the arrays' precision, as NumPy does with Python floats.
