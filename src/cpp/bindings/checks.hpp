@@ -10,6 +10,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <initializer_list>
 #include <optional>
 #include <sstream>
@@ -77,21 +79,37 @@ void require(const py::array& a, const char* name, std::initializer_list<int64_t
 inline void check_ids(const py::array& ids, const char* name, int64_t V) {
     require<int64_t>(ids, name, {-1, -1});
     const int64_t* p = static_cast<const int64_t*>(ids.data());
-    for (py::ssize_t i = 0, n = ids.size(); i < n; ++i)
+    const py::ssize_t n = ids.size();
+    // Branch-free over every id (vectorizes): the sign bit of id or of V - 1 - id.
+    uint64_t bad = 0;
+    for (py::ssize_t i = 0; i < n; ++i)
+        bad |= (static_cast<uint64_t>(p[i]) |
+                (static_cast<uint64_t>(V - 1) - static_cast<uint64_t>(p[i]))) >> 63;
+    if (!bad) return;
+    for (py::ssize_t i = 0; i < n; ++i)  // the first id out of range, for the message
         if (p[i] < 0 || p[i] >= V)
             throw std::invalid_argument(std::string(name) + " must be in [0, " +
                                         std::to_string(V) + "). Received: " +
                                         std::to_string(p[i]));
 }
 
-// Requires every value of a (already checked by require<T>) to be finite. No early exit: the
-// loop vectorizes, and NaN or Inf are rare.
+// Requires every value of a (already checked by require<T>) to be finite. No early exit, and
+// the test is on the bits (all exponent bits set: NaN or Inf) with shifts and adds only, so
+// that the loop vectorizes even for the SSE2 baseline (std::isfinite compiled to one scalar
+// compare per value: 5 % of a lecture-model forward call, for its 10000 x 32 table).
 template <typename T>
 void require_finite(const py::array& a, const char* name) {
+    using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    constexpr int mantissa = sizeof(T) == 4 ? 23 : 52;
+    constexpr Bits all_ones = sizeof(T) == 4 ? 0xff : 0x7ff;  // the exponent field
     const T* p = static_cast<const T*>(a.data());
-    bool finite = true;
-    for (py::ssize_t i = 0, n = a.size(); i < n; ++i) finite &= std::isfinite(p[i]);
-    if (!finite) throw std::invalid_argument(std::string(name) + " contains NaN or Inf values");
+    Bits bad = 0;
+    for (py::ssize_t i = 0, n = a.size(); i < n; ++i) {
+        Bits bits;
+        std::memcpy(&bits, p + i, sizeof(T));
+        bad |= (((bits >> mantissa) & all_ones) + 1) >> (sizeof(T) == 4 ? 8 : 11);
+    }
+    if (bad) throw std::invalid_argument(std::string(name) + " contains NaN or Inf values");
 }
 
 // Thread count for a kernel call: >= 1, capped as a backstop (Python caps at 4x the CPUs).
