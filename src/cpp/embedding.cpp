@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "fastrnn/kernels.hpp"
+#include "fastrnn/scatter.hpp"
 #include "fastrnn/parallel.hpp"
 
 namespace fastrnn {
@@ -31,23 +32,41 @@ inline void add_row(T* __restrict dst, const T* __restrict src, int64_t D) {
 // Positions looked at per batch of the scan below (their list stays in L1).
 constexpr int64_t kScanBatch = 4096;
 
+// d_embeddings rows [v0, v1) += the rows of d_out (n, D) whose ids fall there, in position
+// order. The positions of a batch whose ids are in range are listed first without a branch
+// (random ids made a test per id mispredict about half the time with two threads), then their
+// rows added.
+template <typename T>
+void embedding_scatter_range(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t n,
+                             int64_t D, int64_t v0, int64_t v1) {
+    const uint64_t width = static_cast<uint64_t>(v1 - v0);
+    int32_t mine[kScanBatch];  // offsets in the batch of positions whose id is in range
+    for (int64_t i0 = 0; i0 < n; i0 += kScanBatch) {
+        const int32_t count = static_cast<int32_t>(std::min(kScanBatch, n - i0));
+        int32_t m = 0;
+        for (int32_t i = 0; i < count; ++i) {
+            mine[m] = i;
+            m += static_cast<uint64_t>(ids[i0 + i] - v0) < width;
+        }
+        for (int32_t k = 0; k < m; ++k) {
+            const int64_t i = i0 + mine[k];
+            add_row(d_embeddings + ids[i] * D, d_out + i * D, D);
+        }
+    }
+}
+
 // Each thread owns a range of vocabulary rows and adds, in position order, every gradient row
-// whose id falls in it: no atomics, and the sum order never depends on the thread count. The
-// positions of a batch whose ids are in range are listed first without a branch (random ids
-// made a test per id mispredict about half the time with two threads), then their rows added.
+// whose id falls in it: no atomics, and the sum order never depends on the thread count.
 template <typename T>
 void embedding_backward_blocks(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t N,
                                int64_t V, int64_t D, int64_t block_rows, int64_t block_stride,
                                int threads) {
     const int nt = threads_for_work(threads, 4.0 * N * D);
-    const int64_t batch = std::min(kScanBatch, block_rows);
     parallel_region(nt, [&](int tid, int count) {
         int64_t v0, v1;
         split_range(V, 64, tid, count, v0, v1);
         if (v0 >= v1) return;
         std::memset(d_embeddings + v0 * D, 0, static_cast<size_t>((v1 - v0) * D) * sizeof(T));
-        const uint64_t width = static_cast<uint64_t>(v1 - v0);
-        int32_t mine[kScanBatch];  // offsets in the batch of positions whose id is in range
         for (int64_t block0 = 0; block0 < N; block0 += block_rows) {
             const int64_t* block_ids = ids + block0;
             const T* rows = d_out + (block0 / block_rows) * block_stride;
@@ -55,19 +74,8 @@ void embedding_backward_blocks(T* d_embeddings, const int64_t* ids, const T* d_o
             if (count == 1) {  // every id is in range
                 for (int64_t i = 0; i < in_block; ++i)
                     add_row(d_embeddings + block_ids[i] * D, rows + i * D, D);
-                continue;
-            }
-            for (int64_t i0 = 0; i0 < in_block; i0 += batch) {
-                const int32_t n = static_cast<int32_t>(std::min(batch, in_block - i0));
-                int32_t m = 0;
-                for (int32_t i = 0; i < n; ++i) {
-                    mine[m] = i;
-                    m += static_cast<uint64_t>(block_ids[i0 + i] - v0) < width;
-                }
-                for (int32_t k = 0; k < m; ++k) {
-                    const int64_t i = i0 + mine[k];
-                    add_row(d_embeddings + block_ids[i] * D, rows + i * D, D);
-                }
+            } else {
+                embedding_scatter_range(d_embeddings, block_ids, rows, in_block, D, v0, v1);
             }
         }
     });
@@ -84,6 +92,8 @@ template void embedding_forward<float>(float*, const int64_t*, const float*, int
 template void embedding_forward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
 template void embedding_backward<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int);
 template void embedding_backward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
+template void embedding_scatter_range<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t);
+template void embedding_scatter_range<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t);
 template void embedding_backward_blocks<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int);
 template void embedding_backward_blocks<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, int64_t, int);
 

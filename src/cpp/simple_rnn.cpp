@@ -15,6 +15,7 @@
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/kernels.hpp"
 #include "fastrnn/parallel.hpp"
+#include "fastrnn/scatter.hpp"
 
 namespace fastrnn {
 namespace {
@@ -485,29 +486,58 @@ struct BackwardRows {
 // for the hardware prefetchers, and were last touched long ago.
 constexpr int64_t kPrefetchSteps = 2;
 
+// Steps whose weight gradients an embedding-fed layer adds at a time (see accumulate_block),
+// and the same with a ring of deltas (see TableScatter), whose two blocks should stay in
+// cache: lecture-model backward 1.09-1.13x (2 threads), 1.1-1.2x (1 thread) with blocks of 24
+// instead of 48 steps; 16 and 12 about the same as 24, 8 worse.
+constexpr int64_t kGradientSteps = 48;
+constexpr int64_t kRingSteps = 24;
+
+// Where the sequential pass writes delta: rows laid out like the states, or, for a layer
+// whose weight and table gradients are all added during the pass (TableScatter), only the two
+// blocks of kRingSteps steps in use, alternately: the rest is never read again.
+template <typename T>
+struct Deltas {
+    T* base;
+    bool ring;
+    int64_t steps;  // steps of a block of weight gradients (kRingSteps in a ring)
+
+    // The row of sample b at input time t.
+    T* row(const SimpleRnnProblem<T>& p, int64_t b, int64_t t) const {
+        if (!ring) return base + state_row(p, b, t);
+        const int64_t block = input_time(t, p.T, p.go_backwards) / steps;
+        const int64_t s_hi = std::min(p.T, (block + 1) * steps);
+        const int64_t t_a = p.go_backwards ? p.T - s_hi : block * steps;  // its first time
+        return base + ((block % 2) * steps + (t - t_a)) * p.time_major_step + b * p.H;
+    }
+};
+
 // delta rows of step s from the gradients reaching it (columns [j0, j1)).
 template <typename T>
 void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
-                 const T* d_outputs, T* delta, int64_t s, int64_t b0, int64_t nb, int64_t j0,
-                 int64_t j1, const BackwardRows<T>& w) {
+                 const T* d_outputs, const Deltas<T>& delta, int64_t s, int64_t b0, int64_t nb,
+                 int64_t j0, int64_t j1, const BackwardRows<T>& w) {
     const int64_t t = input_time(s, p.T, p.go_backwards);
     const int64_t n = j1 - j0, seq = sample_stride(p);
     const int64_t first = state_row(p, b0, t) + j0;
+    T* d0 = delta.row(p, b0, t) + j0;  // delta rows share the row stride of states
     // d_outputs (B, T, H) shares the row stride of states (time-major states have none).
     const T* dout = d_outputs ? d_outputs + (b0 * p.T + s) * p.H + j0 : nullptr;
+    // The prefetch ahead assumes delta laid out like the states (time-major rows of the ring
+    // are one stream anyway).
     const int64_t ahead =
-        s >= kPrefetchSteps
+        s >= kPrefetchSteps && !delta.ring
             ? (input_time(s - kPrefetchSteps, p.T, p.go_backwards) - t) * time_stride(p)
             : 0;
     if (!p.mask) {
-        K.step_delta(delta + first, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H,
-                     ahead, p.activation);
+        K.step_delta(d0, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H, ahead,
+                     p.activation);
         return;
     }
     for (int64_t i = 0; i < nb; ++i) {
         T* carry = w.carry ? w.carry + i * p.H + j0 : nullptr;
         const T* dv = dout ? dout + i * seq : nullptr;
-        T* d = delta + first + i * seq;
+        T* d = d0 + i * seq;
         if (p.mask[(b0 + i) * p.T + t]) {
             K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, states + first + i * seq, 1, n,
                          seq, p.H, ahead, p.activation);
@@ -521,11 +551,11 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
 
 // g_prev rows = (delta_s . recurrent_kernel^T) * m_h, or g_next where the step was masked.
 template <typename T>
-void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* delta,
-                         const T* rec_t, int64_t s, int64_t b0, int64_t nb, int64_t j0,
-                         int64_t j1, const BackwardRows<T>& w) {
+void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
+                         const Deltas<T>& delta, const T* rec_t, int64_t s, int64_t b0,
+                         int64_t nb, int64_t j0, int64_t j1, const BackwardRows<T>& w) {
     const int64_t t = input_time(s, p.T, p.go_backwards);
-    const T* d = delta + state_row(p, b0, t);
+    const T* d = delta.row(p, b0, t);
     if (p.B == 1)  // a lone sample: latency-bound, see IsaKernels::gemv
         K.gemv(w.g_prev + j0, d, 1, rec_t + j0, p.H, nullptr, j1 - j0, p.H, false,
                Activation::Linear);
@@ -569,8 +599,7 @@ void init_rows(const SimpleRnnProblem<T>& p, const T* d_final_state, int64_t b0,
 // never depend on the thread count). This replaces a second pass over delta and the states
 // and a gathered copy of the previous states: lecture-model backward 1.07-1.16x. Layers with
 // a kernel were measured too and not included: the same for F = H = 32, 0.87-0.92x for
-// F = 300 or H = 100 (per-sample products with edge columns).
-constexpr int64_t kGradientSteps = 48;
+// F = 300 or H = 100 (per-sample products with edge columns). Blocks of kGradientSteps.
 
 template <typename T>
 struct GroupGradients {
@@ -595,8 +624,8 @@ bool fuse_weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p)
 // Adds the steps [s_lo, s_hi) of rows [b0, b0 + nb) to their groups' partial sums.
 template <typename T>
 void accumulate_block(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
-                      const T* delta, int64_t s_lo, int64_t s_hi, int64_t b0, int64_t nb,
-                      const GroupGradients<T>& g) {
+                      const Deltas<T>& delta, int64_t s_lo, int64_t s_hi, int64_t b0,
+                      int64_t nb, const GroupGradients<T>& g) {
     const int64_t H = p.H;
     // Input times of the block's steps: [t_a, t_b), in increasing order.
     const int64_t t_a = p.go_backwards ? p.T - s_hi : s_lo;
@@ -612,26 +641,49 @@ void accumulate_block(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
     for (int64_t b = b0; b < b0 + nb; ++b) {
         T* dr = g.data + (b / g.group_rows) * g.per;
         T* db = dr + H * H;
-        const T* d = delta + state_row(p, b, t_a);
+        const T* d = delta.row(p, b, t_a);  // the block's rows are ts apart, ring or not
         if (r_b > r_a)
-            product<T>(K, dr, H, states + state_row(p, b, r_a + before), 1, ts,
-                       delta + state_row(p, b, r_a), ts, nullptr, H, H, r_b - r_a, true,
-                       Activation::Linear);
+            product<T>(K, dr, H, states + state_row(p, b, r_a + before), 1, ts, delta.row(p, b, r_a),
+                       ts, nullptr, H, H, r_b - r_a, true, Activation::Linear);
         if (s_lo == 0 && p.initial_state)
-            product<T>(K, dr, H, p.initial_state + b * H, 1, H, delta + state_row(p, b, t_first),
-                       ts, nullptr, H, H, 1, true, Activation::Linear);
+            product<T>(K, dr, H, p.initial_state + b * H, 1, H, delta.row(p, b, t_first), ts,
+                       nullptr, H, H, 1, true, Activation::Linear);
         if (g.bias)
             for (int64_t t = t_a; t < t_b; ++t)
                 for (int64_t j = 0; j < H; ++j) db[j] += d[(t - t_a) * ts + j];
     }
 }
 
-// The sequential pass: delta (B, T, H) by input time and dinitial_state (B, H).
+// The table gradient of token ids added during the sequential pass (with a ring of deltas):
+// after each block of kRingSteps steps, a barrier, then every thread adds the block's rows
+// of all samples whose ids fall in its range of table rows, in time then sample order. A
+// block's rows are read from cache instead of memory, and delta is never written to memory
+// (lecture-model backward 1.13x at 2 threads, 1.19-1.23x at 1, measured interleaved). Each
+// id's sum runs over the blocks in processing order: it never depends on the thread count.
+template <typename T>
+struct TableScatter {
+    T* d_table = nullptr;            // (V, H); nullptr: not here (input_gradients does it)
+    int64_t* ids_by_time = nullptr;  // (T, B) workspace: the token ids, time-major
+};
+
+template <typename T>
+void scatter_block(const SimpleRnnProblem<T>& p, const Deltas<T>& delta,
+                   const TableScatter<T>& table, int64_t s_lo, int64_t s_hi, int tid, int nt) {
+    int64_t v0, v1;
+    split_range(p.V, 64, tid, nt, v0, v1);
+    const int64_t t_a = p.go_backwards ? p.T - s_hi : s_lo;
+    const int64_t t_b = p.go_backwards ? p.T - s_lo : s_hi;
+    for (int64_t t = t_a; t < t_b && v0 < v1; ++t)
+        embedding_scatter_range(table.d_table, table.ids_by_time + t * p.B, delta.row(p, 0, t),
+                                p.B, p.H, v0, v1);
+}
+
+// The sequential pass: delta by input time and dinitial_state (B, H).
 template <typename T>
 void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
                            const T* states, const T* d_outputs, const T* d_final_state,
-                           const T* rec_t, T* delta, T* dinitial_state,
-                           const GroupGradients<T>& groups) {
+                           const T* rec_t, const Deltas<T>& delta, T* dinitial_state,
+                           const GroupGradients<T>& groups, const TableScatter<T>& table) {
     const bool carry = p.mask && !p.zero_output_for_mask;
     std::vector<T>& buf = workspace<T>(kRows);
     if (split_units(K, p)) {
@@ -663,19 +715,39 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
     parallel_region(threads, [&](int tid, int nt) {
         int64_t b0, b1;
         split_range(p.B, row_split(K, p), tid, nt, b0, b1);
-        if (b0 >= b1) return;
-        const int64_t nb = b1 - b0;
+        const int64_t nb = b1 - b0;  // may be 0: a thread without rows still scatters
+        if (nb <= 0 && !table.d_table) return;
         BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
-        init_rows(p, d_final_state, b0, nb, 0, p.H, w);
-        for (int64_t s = p.T - 1; s >= 0; --s) {
-            step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
-            step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
-            std::swap(w.g_next, w.g_prev);
-            if (groups.data && s % kGradientSteps == 0)
-                accumulate_block(K, p, states, delta, s, std::min(p.T, s + kGradientSteps), b0,
-                                 nb, groups);
+        if (table.d_table) {
+            int64_t v0, v1;
+            split_range(p.V, 64, tid, nt, v0, v1);
+            if (v0 < v1)
+                std::memset(table.d_table + v0 * p.H, 0,
+                            static_cast<size_t>((v1 - v0) * p.H) * sizeof(T));
+            for (int64_t b = b0; b < b1; ++b)  // the first scatter follows a barrier
+                for (int64_t t = 0; t < p.T; ++t)
+                    table.ids_by_time[t * p.B + b] = p.token_ids[b * p.T + t];
         }
-        std::memcpy(dinitial_state + b0 * p.H, w.g_next, static_cast<size_t>(nb * p.H) * sizeof(T));
+        if (nb > 0) init_rows(p, d_final_state, b0, nb, 0, p.H, w);
+        for (int64_t s = p.T - 1; s >= 0; --s) {
+            if (nb > 0) {
+                step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
+                step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
+                std::swap(w.g_next, w.g_prev);
+            }
+            if (s % delta.steps) continue;
+            const int64_t s_hi = std::min(p.T, s + delta.steps);
+            if (groups.data && nb > 0) accumulate_block(K, p, states, delta, s, s_hi, b0, nb, groups);
+            if (table.d_table) {
+                // Every thread's rows of the block are written; the ring's other block, written
+                // next, was last read before this barrier.
+                thread_barrier();
+                scatter_block(p, delta, table, s, s_hi, tid, nt);
+            }
+        }
+        if (nb > 0)
+            std::memcpy(dinitial_state + b0 * p.H, w.g_next,
+                        static_cast<size_t>(nb * p.H) * sizeof(T));
     });
 }
 
@@ -889,8 +961,6 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, co
     SimpleRnnProblem<T> p = problem;
     p.threads = threads_for_work(p.threads, 2.0 * p.B * p.T * (p.F * p.H + p.H * p.H));
     const IsaKernels<T>& K = active_kernels<T>();
-    std::vector<T>& delta = workspace<T>(kDelta);
-    delta.resize(static_cast<size_t>(states_size(p)));
     const std::vector<T> rec_t = transposed(p.recurrent_kernel, p.H, p.H);
     GroupGradients<T> groups;
     if (fuse_weight_gradients(K, p)) {
@@ -902,15 +972,27 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, co
         partial.assign(static_cast<size_t>(groups.count * groups.per), T(0));
         groups.data = partial.data();
     }
-    backward_through_time(K, p, states, d_outputs, d_final_state, rec_t.data(), delta.data(),
-                          dinitial_state, groups);
+    // Every gradient added during the pass: keep only the deltas of two blocks of steps.
+    const bool ring = groups.data && p.token_ids && p.time_major_step;
+    std::vector<T>& delta = workspace<T>(kDelta);
+    delta.resize(static_cast<size_t>(ring ? 2 * kRingSteps * p.time_major_step
+                                          : states_size(p)));
+    TableScatter<T> table;
+    if (ring) {
+        std::vector<int64_t>& ids = id_workspace();
+        ids.resize(static_cast<size_t>(p.B * p.T));
+        table = TableScatter<T>{dx, ids.data()};
+    }
+    backward_through_time(K, p, states, d_outputs, d_final_state, rec_t.data(),
+                          Deltas<T>{delta.data(), ring, ring ? kRingSteps : kGradientSteps},
+                          dinitial_state, groups, table);
     if (groups.data) {
         reduce_groups(p, groups, drecurrent_kernel, dbias);
     } else {
         const T* xin = masked_inputs(p, workspace<T>(kInputs));
         weight_gradients(K, p, xin, states, delta.data(), dkernel, drecurrent_kernel, dbias);
     }
-    input_gradients(K, p, delta.data(), dx);
+    if (!ring) input_gradients(K, p, delta.data(), dx);
     trim_workspaces<T>();
 }
 
