@@ -280,7 +280,7 @@ inline T derivative(T y, Activation act) {
 template <typename T, Activation ACT>
 void step_delta_rows(T* __restrict delta, const T* __restrict g_next, const T* __restrict dout,
                      T* __restrict carry, const T* __restrict y, int64_t rows, int64_t n,
-                     int64_t ld_seq, int64_t ld_row, int64_t y_ahead) {
+                     int64_t ld_seq, int64_t ld_row, int64_t y_ahead, int64_t delta_ahead) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
     for (int64_t r = 0; r < rows; ++r) {
@@ -292,7 +292,7 @@ void step_delta_rows(T* __restrict delta, const T* __restrict g_next, const T* _
         if (y_ahead)  // interleaved with the work: a burst of prefetches would be dropped
             for (int64_t i = 0; i < n; i += 64 / static_cast<int64_t>(sizeof(T))) {
                 __builtin_prefetch(yv + y_ahead + i);
-                __builtin_prefetch(d + y_ahead + i, 1);  // delta has y's layout: a store ahead
+                if (delta_ahead) __builtin_prefetch(d + delta_ahead + i, 1);  // a store ahead
             }
         int64_t i = 0;
         for (; i + W <= n; i += W) {
@@ -318,16 +318,17 @@ void step_delta_rows(T* __restrict delta, const T* __restrict g_next, const T* _
 
 template <typename T>
 void step_delta(T* delta, const T* g_next, const T* dout, T* carry, const T* y, int64_t rows,
-                int64_t n, int64_t ld_seq, int64_t ld_row, int64_t y_ahead, Activation act) {
+                int64_t n, int64_t ld_seq, int64_t ld_row, int64_t y_ahead, int64_t delta_ahead,
+                Activation act) {
     switch (act) {
         case Activation::Tanh:
-            return step_delta_rows<T, Activation::Tanh>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead);
+            return step_delta_rows<T, Activation::Tanh>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
         case Activation::Relu:
-            return step_delta_rows<T, Activation::Relu>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead);
+            return step_delta_rows<T, Activation::Relu>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
         case Activation::Sigmoid:
-            return step_delta_rows<T, Activation::Sigmoid>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead);
+            return step_delta_rows<T, Activation::Sigmoid>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
         case Activation::Linear:
-            return step_delta_rows<T, Activation::Linear>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead);
+            return step_delta_rows<T, Activation::Linear>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
     }
 }
 

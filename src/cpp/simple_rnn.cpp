@@ -523,15 +523,17 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
     T* d0 = delta.row(p, b0, t) + j0;  // delta rows share the row stride of states
     // d_outputs (B, T, H) shares the row stride of states (time-major states have none).
     const T* dout = d_outputs ? d_outputs + (b0 * p.T + s) * p.H + j0 : nullptr;
-    // The prefetch ahead assumes delta laid out like the states (time-major rows of the ring
-    // are one stream anyway).
-    const int64_t ahead =
-        s >= kPrefetchSteps && !delta.ring
-            ? (input_time(s - kPrefetchSteps, p.T, p.go_backwards) - t) * time_stride(p)
-            : 0;
+    // The rows of states and delta kPrefetchSteps steps later, prefetched as this step runs
+    // (lecture-model backward with a ring of deltas: 1.04x at 2 threads, 1.1x at 1).
+    int64_t ahead = 0, delta_ahead = 0;
+    if (s >= kPrefetchSteps) {
+        const int64_t t_ahead = input_time(s - kPrefetchSteps, p.T, p.go_backwards);
+        ahead = (t_ahead - t) * time_stride(p);
+        delta_ahead = delta.row(p, b0, t_ahead) - delta.row(p, b0, t);
+    }
     if (!p.mask) {
         K.step_delta(d0, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H, ahead,
-                     p.activation);
+                     delta_ahead, p.activation);
         return;
     }
     for (int64_t i = 0; i < nb; ++i) {
@@ -540,7 +542,7 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
         T* d = d0 + i * seq;
         if (p.mask[(b0 + i) * p.T + t]) {
             K.step_delta(d, w.g_next + i * p.H + j0, dv, carry, states + first + i * seq, 1, n,
-                         seq, p.H, ahead, p.activation);
+                         seq, p.H, ahead, delta_ahead, p.activation);
             continue;
         }
         std::memset(d, 0, static_cast<size_t>(n) * sizeof(T));

@@ -44,12 +44,12 @@ struct IsaKernels {
     // One backward step for `rows` rows: delta = (g_next + dout + carry) * act'(.), the
     // derivative expressed through the activation's output y. delta, dout and y rows are
     // ld_seq apart, g_next and carry rows ld_row apart; each row has n elements. dout and carry
-    // may be nullptr; carry is reset to zero after use. y_ahead (elements, may be 0): the
-    // offset of the y rows a later step reads, prefetched row by row, and of the delta rows it
-    // writes (delta has y's layout), prefetched for writing.
+    // may be nullptr; carry is reset to zero after use. y_ahead and delta_ahead (elements, 0
+    // for none): the offsets of the y rows a later step reads, prefetched row by row, and of
+    // the delta rows it writes, prefetched for writing.
     void (*step_delta)(T* delta, const T* g_next, const T* dout, T* carry, const T* y,
                        int64_t rows, int64_t n, int64_t ld_seq, int64_t ld_row, int64_t y_ahead,
-                       Activation act);
+                       int64_t delta_ahead, Activation act);
 };
 
 // One table per instruction set; each returns nullptr when the build lacks that variant.
