@@ -726,9 +726,10 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
             if (v0 < v1)
                 std::memset(table.d_table + v0 * p.H, 0,
                             static_cast<size_t>((v1 - v0) * p.H) * sizeof(T));
+            const int64_t* __restrict ids = p.token_ids;  // (B, T)
+            int64_t* __restrict by_time = table.ids_by_time;  // (T, B)
             for (int64_t b = b0; b < b1; ++b)  // the first scatter follows a barrier
-                for (int64_t t = 0; t < p.T; ++t)
-                    table.ids_by_time[t * p.B + b] = p.token_ids[b * p.T + t];
+                for (int64_t t = 0; t < p.T; ++t) by_time[t * p.B + b] = ids[b * p.T + t];
         }
         if (nb > 0) init_rows(p, d_final_state, b0, nb, 0, p.H, w);
         for (int64_t s = p.T - 1; s >= 0; --s) {
