@@ -529,7 +529,7 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
     if (s >= kPrefetchSteps) {
         const int64_t t_ahead = input_time(s - kPrefetchSteps, p.T, p.go_backwards);
         ahead = (t_ahead - t) * time_stride(p);
-        delta_ahead = delta.row(p, b0, t_ahead) - delta.row(p, b0, t);
+        delta_ahead = delta.ring ? delta.row(p, b0, t_ahead) - delta.row(p, b0, t) : ahead;
     }
     if (!p.mask) {
         K.step_delta(d0, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H, ahead,
