@@ -41,6 +41,13 @@ inline std::vector<int64_t>& id_workspace() {
     return ids;
 }
 
+// Samples [b0, b1) of the token ids (B, T) into by_time (T, B), the order of time-major rows.
+inline void ids_by_time(const int64_t* __restrict ids, int64_t B, int64_t T, int64_t b0,
+                        int64_t b1, int64_t* __restrict by_time) {
+    for (int64_t b = b0; b < b1; ++b)
+        for (int64_t t = 0; t < T; ++t) by_time[t * B + b] = ids[b * T + t];
+}
+
 template <typename T>
 void trim_workspaces() {
     constexpr size_t limit = (size_t(64) << 20) / sizeof(T);
@@ -726,10 +733,8 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
             if (v0 < v1)
                 std::memset(table.d_table + v0 * p.H, 0,
                             static_cast<size_t>((v1 - v0) * p.H) * sizeof(T));
-            const int64_t* __restrict ids = p.token_ids;  // (B, T)
-            int64_t* __restrict by_time = table.ids_by_time;  // (T, B)
-            for (int64_t b = b0; b < b1; ++b)  // the first scatter follows a barrier
-                for (int64_t t = 0; t < p.T; ++t) by_time[t * p.B + b] = ids[b * p.T + t];
+            // This thread's samples; the first scatter follows a barrier.
+            ids_by_time(p.token_ids, p.B, p.T, b0, b1, table.ids_by_time);
         }
         if (nb > 0) init_rows(p, d_final_state, b0, nb, 0, p.H, w);
         for (int64_t s = p.T - 1; s >= 0; --s) {
@@ -922,13 +927,16 @@ void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const
     if (p.token_ids) {  // the same over time-major rows: the ids reordered to match
         std::vector<int64_t>& ids = id_workspace();
         ids.resize(static_cast<size_t>(p.B * p.T));
-        for (int64_t b = 0; b < p.B; ++b)
-            for (int64_t t = 0; t < p.T; ++t) ids[t * p.B + b] = p.token_ids[b * p.T + t];
+        ids_by_time(p.token_ids, p.B, p.T, 0, p.B, ids.data());
         embedding_backward_blocks(dx, ids.data(), delta, p.B * p.T, p.V, p.H, p.B,
                                   p.time_major_step, p.threads);
         return;
     }
-    if (p.projected_inputs) {  // the gradient of the projected inputs (B, T, H) is delta itself
+    if (p.projected_inputs && !p.time_major_step) {  // the gradient of the projected inputs
+        std::memcpy(dx, delta, static_cast<size_t>(p.B * p.T * p.H) * sizeof(T));  // is delta
+        return;
+    }
+    if (p.projected_inputs) {  // the same, (B, T, H) from time-major rows
         parallel_region(useful_threads(p.threads, p.B, 8), [&](int tid, int nt) {
             int64_t b0, b1;
             split_range(p.B, 8, tid, nt, b0, b1);

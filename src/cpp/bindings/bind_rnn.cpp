@@ -96,6 +96,12 @@ void require_finite_parameters(const RnnArgs& a) {
     if (a.token_ids) require_finite<T>(a.x, "x");
 }
 
+// Problems whose states may be time-major: projected inputs, more than one sample.
+template <typename T>
+bool time_major_allowed(const SimpleRnnProblem<T>& p) {
+    return p.projected_inputs && p.B > 1;
+}
+
 // Without outputs (only the final state is wanted) the states of projected inputs are laid
 // out time-major, (T, time_major_step_stride): each step's rows contiguous, faster to run
 // through. The returned flag tells the backward call which layout it gets back.
@@ -103,7 +109,7 @@ template <typename T>
 py::tuple forward(const RnnArgs& a, bool with_outputs) {
     SimpleRnnProblem<T> p = problem<T>(a, true, false);
     require_finite_parameters<T>(a);
-    const bool time_major = !with_outputs && p.projected_inputs && p.B > 1;
+    const bool time_major = !with_outputs && time_major_allowed(p);
     if (time_major) p.time_major_step = time_major_step_stride(p);
     const bool shared = with_outputs && !p.mask && !p.go_backwards;
     py::array_t<T> states = time_major ? py::array_t<T>({p.T, p.time_major_step})
@@ -135,7 +141,7 @@ py::tuple backward(const RnnArgs& a, bool has_bias, const py::array& states,
                    const std::optional<py::array>& d_final_state) {
     SimpleRnnProblem<T> p = problem<T>(a, has_bias, true);
     if (a.time_major) {
-        if (!p.projected_inputs || p.B == 1)
+        if (!time_major_allowed(p))
             throw std::invalid_argument("time_major_states needs projected inputs and B > 1");
         if (d_outputs)
             throw std::invalid_argument("d_outputs must be None with time-major states (the "
@@ -233,8 +239,9 @@ void register_rnn(py::module_& m) {
         py::arg("activation"), py::arg("go_backwards"), py::arg("zero_output_for_mask"),
         py::arg("num_threads"), py::arg("token_ids").none(true) = py::none(),
         py::arg("time_major_states") = false,
-        "Backpropagation through time (time_major_states: the forward call's time_major). Returns (dx, dkernel, drecurrent_kernel, dbias or None,\n"
-        "dinitial_state); with token_ids dx is the (V,H) gradient of the table.");
+        "Backpropagation through time (time_major_states: the forward call's time_major).\n"
+        "Returns (dx, dkernel, drecurrent_kernel, dbias or None, dinitial_state); with\n"
+        "token_ids dx is the (V,H) gradient of the table.");
 }
 
 }  // namespace fastrnn::bindings
