@@ -15,6 +15,7 @@
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/kernels.hpp"
 #include "fastrnn/parallel.hpp"
+#include "fastrnn/pipeline.hpp"
 #include "fastrnn/scatter.hpp"
 
 namespace fastrnn {
@@ -388,23 +389,37 @@ void recurrent_steps(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* st
 }
 
 // A lone sample: its recurrence is bound by the latency of each step, so one thread runs it,
-// kTimeBlock steps projected, then run in one kernel call. Measured and not kept: a second
-// thread projecting the blocks ahead (back to back ~25 % faster, but a call made after ~0.15 ms
-// of other work took 1.2 ms instead of 0.1: the recurrence waited on a worker thread that had
-// to be woken), and each step's projection inside the step loop (its one-row FMA chain did not
-// overlap with the step before: slower than projecting 24 rows in register tiles).
+// block by block of kTimeBlock steps: the block's input projection, then its steps in one
+// kernel call. With two threads or more, a helper thread projects blocks ahead
+// (pipeline_blocks; the caller projects a block itself when the helper has not reached it, so
+// a sleeping helper never delays the call): the same blocks, so the same bits as one thread.
+// Measured and not kept: an OpenMP worker projecting ahead (a call made after ~0.15 ms of
+// other work took 1.2 ms instead of 0.1: the region waited for the worker to wake up), and each
+// step's projection inside the step loop (its one-row FMA chain did not overlap with the step
+// before: slower than projecting 24 rows in register tiles).
 template <typename T>
 void forward_one_sample(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                         T* outputs, T* states, std::vector<T>& scratch) {
     DenormalsFlushed guard;
     if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(p.H));
-    for (int64_t s0 = 0; s0 < p.T; s0 += kTimeBlock) {
-        const int64_t s1 = std::min(p.T, s0 + kTimeBlock);
+    auto steps_of = [&](int64_t block, int64_t& s0, int64_t& s1) {
+        s0 = block * kTimeBlock;
+        s1 = std::min(p.T, s0 + kTimeBlock);
+    };
+    auto project = [&](int64_t block) {
+        int64_t s0, s1;
+        steps_of(block, s0, s1);
         const int64_t t_lo = p.go_backwards ? p.T - s1 : s0;  // first input time read
         project_rows(K, p, xin, t_lo, s1 - s0, states + t_lo * p.H, p.H);
+    };
+    auto recur = [&](int64_t block) {
+        int64_t s0, s1;
+        steps_of(block, s0, s1);
         recurrent_steps(K, p, states, s0, s1, scratch.data());
         if (outputs && outputs != states) write_outputs(p, outputs, states, s0, s1, 0, 1, 0, p.H);
-    }
+    };
+    const bool helper = p.threads > 1 && !p.projected_inputs;  // a copy is not worth a thread
+    pipeline_blocks((p.T + kTimeBlock - 1) / kTimeBlock, helper, project, recur);
 }
 
 // Threads split the units (few samples, wide layer): one barrier per step.

@@ -9,17 +9,20 @@
 // must be bit-identical to 1 thread. Every buffer is a std::vector of exactly the needed size,
 // so AddressSanitizer sees any read or write past an end. Exit status: 0 = all passed.
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/kernels.hpp"
 #include "fastrnn/parallel.hpp"
+#include "fastrnn/pipeline.hpp"
 
 namespace {
 
@@ -565,6 +568,53 @@ void check_token_ids(int64_t B, int64_t T_, int64_t V, int64_t H, const std::str
     }
 }
 
+// ------------------------------------------------------------------------------ pipeline
+
+// pipeline_blocks, many jobs back to back (the helper claims blocks of some, sleeps through
+// others): every block produced exactly once, with the job's values, before it is consumed,
+// and consumed in order on the calling thread. `caller` tells concurrent callers apart (one
+// gets the helper, the other runs alone).
+void check_pipeline(int caller, int& failures) {
+    for (int job = 0; job < 3000; ++job) {
+        const int64_t blocks = 1 + (job * 7 + caller) % 41;
+        std::vector<int> produced(static_cast<size_t>(blocks), 0);
+        std::vector<int64_t> value(static_cast<size_t>(blocks), -1);
+        int64_t next = 0;
+        bool ok = true;
+        const std::thread::id me = std::this_thread::get_id();
+        fastrnn::pipeline_blocks(
+            blocks, job % 5 != 0,
+            [&](int64_t i) {
+                ++produced[i];
+                value[i] = i * 1000 + job;
+            },
+            [&](int64_t i) {
+                ok = ok && i == next++ && produced[i] == 1 && value[i] == i * 1000 + job &&
+                     std::this_thread::get_id() == me;
+            });
+        ok = ok && next == blocks;
+        for (int n : produced) ok = ok && n == 1;
+        if (!ok) {
+            ++failures;
+            return;
+        }
+        if (job % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // sleeps
+    }
+}
+
+void check_pipelines() {
+    int alone = 0;
+    check_pipeline(0, alone);
+    ++g_checks;
+    if (alone) fail("pipeline_blocks: a block produced twice, late, or consumed out of order");
+    int failures[2] = {0, 0};
+    std::thread other([&] { check_pipeline(1, failures[1]); });
+    check_pipeline(0, failures[0]);
+    other.join();
+    ++g_checks;
+    if (failures[0] || failures[1]) fail("pipeline_blocks: two concurrent callers");
+}
+
 // ------------------------------------------------------------------------------ cases
 
 std::vector<Case> cases() {
@@ -638,6 +688,7 @@ int main() {
         }
         std::printf("path %s: done\n", path.c_str());
     }
+    check_pipelines();
     for (int64_t n : {1, 7, 300, 100003}) {  // no SIMD path: one build for all CPUs
         check_rmsprop<float>(n);
         check_rmsprop<double>(n);
