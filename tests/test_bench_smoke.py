@@ -299,3 +299,33 @@ def test_memory_measurement_runs_in_fresh_processes():
     assert mem["tracemalloc_peak"] >= mem["tracemalloc_held"] > 0
     assert mem["ratio_tracemalloc"] == pytest.approx(mem["tracemalloc_peak"] / need)
     assert mem["rss_step_increase"] >= 0
+
+
+def test_scaling_prefers_the_interleaved_readings():
+    """With interleaved samples at every thread count the speed-up is the ratio of their
+    medians; with any missing, of the per-setting medians."""
+    w = Workload("inf", "inference", 128, 5, 3, 4)
+    one, two = _rec("inf", "fastrnn", 1, 0.020), _rec("inf", "fastrnn", 2, 0.016)
+    for r in (one, two):
+        r["shape"] = w.shape
+    one["interleaved_median_s"] = 0.019
+    two["interleaved_median_s"] = 0.010
+    _, scaling = report.scaling_table([one, two], [1, 2])
+    assert scaling[0]["speedup"][2] == pytest.approx(1.9)
+    assert scaling[0]["readings"] == "interleaved" and scaling[0]["met"] is True
+    del two["interleaved_median_s"]
+    _, scaling = report.scaling_table([one, two], [1, 2])
+    assert scaling[0]["speedup"][2] == pytest.approx(1.25)
+    assert scaling[0]["readings"] == "separate" and scaling[0]["met"] is False
+
+
+def test_run_in_process_takes_interleaved_scaling_readings():
+    from fastrnn._bench.runner import Settings, run_in_process
+
+    w = Workload("inf", "inference", 4, 6, 3, 5)
+    settings = Settings(threads=[1, 2], impls=["fastrnn"], budget_s=0.0, readings=2,
+                        min_samples=1, max_samples=1, scale="smoke")
+    records = run_in_process([w], settings, ["fastrnn"])
+    assert {r["threads"] for r in records} == {1, 2}
+    for r in records:
+        assert len(r["interleaved_samples_s"]) >= 1 and r["interleaved_median_s"] > 0

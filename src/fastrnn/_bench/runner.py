@@ -8,9 +8,12 @@ inherits it; this process never enables it, so NumPy and PyTorch here run withou
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +86,57 @@ def run_in_process(workloads: list, settings: Settings, impls: list,
     records = []
     for w in workloads:
         data = WorkloadData(w, settings.seed)
+        mine = []
         for n in settings.threads:
             _set_threads(impls, n)
             with blas_threads(n) as blas_note:
-                records.extend(_run_one_setting(w, data, n, impls, settings, deadline, log,
-                                                blas_note))
+                mine.extend(_run_one_setting(w, data, n, impls, settings, deadline, log,
+                                             blas_note))
+        _interleaved_scaling(w, data, impls, settings, deadline, mine)
+        records.extend(mine)
     return records
+
+
+def _interleaved_scaling(w, data, impls, settings, deadline, records) -> None:
+    """fastrnn at every thread count in alternation, sample by sample (1, 2, 1, 2, ...):
+    ``interleaved_samples_s`` and ``interleaved_median_s`` on each fastrnn record. The thread
+    speed-up from these compares the same moments of a machine whose speed drifts within
+    seconds, not the two ends of a workload's peer timings. Each sample follows one untimed
+    call at its thread count, so the threads it times are awake, as they are in a loop of
+    calls (timing the first call after a switch would charge every sample a wake-up)."""
+    if "fastrnn" not in impls or len(settings.threads) < 2:
+        return
+    recs = {r["threads"]: r for r in records
+            if r["impl"] == "fastrnn" and r["status"] == "ok" and r["median_s"] is not None}
+    if len(recs) < len(settings.threads):
+        return
+    cases, calls = {}, {}
+    for n in settings.threads:
+        _set_threads(["fastrnn"], n)
+        cases[n] = build_case("fastrnn", w, data, n)
+        if cases[n].single_shot:  # a whole epoch: one reading is all it gets
+            return
+        calls[n] = max(1, math.ceil(2e-3 / max(recs[n]["median_s"], 1e-7)))  # as measure()
+    samples = {n: [] for n in settings.threads}
+    budget = settings.budget_s * settings.readings * len(settings.threads)
+    start = time.perf_counter()
+    while len(samples[settings.threads[0]]) < settings.max_samples * settings.readings and (
+            len(samples[settings.threads[0]]) < settings.min_samples
+            or time.perf_counter() - start < budget):
+        if deadline.expired():
+            break
+        for n in settings.threads:
+            _set_threads(["fastrnn"], n)
+            with blas_threads(n):
+                cases[n].run()
+                t0 = time.perf_counter()
+                for _ in range(calls[n]):
+                    cases[n].run()
+                samples[n].append((time.perf_counter() - t0) / calls[n])
+    for n, got in samples.items():
+        if got:
+            recs[n].update(interleaved_samples_s=got,
+                           interleaved_median_s=statistics.median(got))
 
 
 def _run_one_setting(w, data, n, impls, settings, deadline, log, blas_note) -> list:
