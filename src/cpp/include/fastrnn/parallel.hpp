@@ -35,12 +35,17 @@ private:
     unsigned saved_ = 0;
 };
 
+// Records that OpenMP threads start working now: the pipeline's helper thread (pipeline.hpp)
+// stops polling for work while they do, so the two never compete for the cores.
+void note_parallel_region();
+
 // Runs body(thread_id, thread_count) on up to `threads` threads (one when OpenMP is off).
 // The body must not throw.
 template <class Body>
 void parallel_region(int threads, Body&& body) {
 #ifdef _OPENMP
     if (threads > 1) {
+        note_parallel_region();
 #pragma omp parallel num_threads(threads)
         {
             DenormalsFlushed guard;
