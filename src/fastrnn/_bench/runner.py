@@ -28,7 +28,7 @@ __all__ = ["Settings", "run_in_process", "run_ftz_worker", "available_impls"]
 
 # Seconds of calls per interleaved scaling sample: long enough that the switch between thread
 # counts (the pool's worker woken, placed on a core) is a small part of it.
-kScalingSampleS = 0.02
+SCALING_SAMPLE_S = 0.02
 
 
 @dataclass
@@ -108,7 +108,7 @@ def _interleaved_scaling(w, data, impls, settings, deadline, records) -> None:
     seconds, not the two ends of a workload's peer timings. Each sample follows one untimed
     call at its thread count, so the threads it times are awake, as they are in a loop of
     calls (timing the first call after a switch would charge every sample a wake-up), and
-    lasts about kScalingSampleS."""
+    lasts about SCALING_SAMPLE_S."""
     if "fastrnn" not in impls or len(settings.threads) < 2:
         return
     recs = {r["threads"]: r for r in records
@@ -121,7 +121,7 @@ def _interleaved_scaling(w, data, impls, settings, deadline, records) -> None:
         cases[n] = build_case("fastrnn", w, data, n)
         if cases[n].single_shot:  # a whole epoch: one reading is all it gets
             return
-        calls[n] = max(1, math.ceil(kScalingSampleS / max(recs[n]["median_s"], 1e-7)))
+        calls[n] = max(1, math.ceil(SCALING_SAMPLE_S / max(recs[n]["median_s"], 1e-7)))
     samples = {n: [] for n in settings.threads}
     budget = settings.budget_s * settings.readings * len(settings.threads)
     start = time.perf_counter()
