@@ -15,9 +15,14 @@ import time
 import numpy as np
 import pytest
 
-from fastrnn import ops
+from fastrnn import _core, ops
 
 import reference
+
+# Small problems would otherwise run on one thread (threads_for_work): the helper never used.
+pytestmark = pytest.mark.usefixtures("threads_on_small_problems")
+needs_two_threads = pytest.mark.skipif(_core.max_threads() < 2,
+                                       reason="the helper needs two threads")
 
 
 def _problem(T: int, dtype, seed: int = 0, F: int = 5, H: int = 16):
@@ -44,6 +49,29 @@ def test_two_threads_give_the_bits_of_one(dtype, T, go_backwards):
         np.testing.assert_array_equal(two.outputs, one.outputs)
         np.testing.assert_array_equal(two.final_state, one.final_state)
         np.testing.assert_array_equal(two.cache.states, one.cache.states)
+
+
+@needs_two_threads
+def test_the_helper_takes_blocks_of_calls_back_to_back():
+    """The threaded path runs at all: over calls back to back the helper produces blocks (it
+    polls for the next call; a caller alone would leave the count unchanged)."""
+    x, kernel, rec, bias = _problem(1000, np.float32, seed=2)
+    before = _core._helper_blocks_produced()
+    for _ in range(200):
+        ops.simple_rnn_forward(x, kernel, rec, bias, num_threads=2)
+        if _core._helper_blocks_produced() > before:
+            break
+    assert _core._helper_blocks_produced() > before
+
+
+def test_one_thread_never_uses_the_helper():
+    x, kernel, rec, bias = _problem(1000, np.float32, seed=2)
+    ops.simple_rnn_forward(x, kernel, rec, bias, num_threads=2)  # the helper exists
+    time.sleep(0.01)  # and has finished any block it claimed
+    before = _core._helper_blocks_produced()
+    for _ in range(20):
+        ops.simple_rnn_forward(x, kernel, rec, bias, num_threads=1)
+    assert _core._helper_blocks_produced() == before
 
 
 def test_after_a_pause_the_bits_are_the_same():

@@ -45,6 +45,8 @@ inline void cpu_relax() {
 #endif
 }
 
+std::atomic<int64_t> g_helper_blocks{0};  // helper_blocks_produced()
+
 // steady_clock time (ns) at which the last multi-thread parallel_region started.
 std::atomic<int64_t> g_last_region_ns{std::numeric_limits<int64_t>::min() / 2};
 
@@ -130,6 +132,7 @@ private:
                 const Job* job = job_.load(std::memory_order_acquire);
                 job->produce(job->context, c);
                 job->done[c].store(1, std::memory_order_release);
+                g_helper_blocks.fetch_add(1, std::memory_order_relaxed);
                 idle_since = std::chrono::steady_clock::now();
                 continue;
             }
@@ -223,6 +226,10 @@ void run_pipeline(int64_t blocks, bool use_helper, BlockFn produce, void* produc
 }
 
 }  // namespace detail
+
+int64_t helper_blocks_produced() {
+    return detail::g_helper_blocks.load(std::memory_order_relaxed);
+}
 
 void note_parallel_region() {
     detail::g_last_region_ns.store(detail::now_ns(), std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 #include "fastrnn/blas.hpp"
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/parallel.hpp"
+#include "fastrnn/pipeline.hpp"
 
 namespace py = pybind11;
 
@@ -43,5 +44,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("_set_min_work_per_thread", &fastrnn::set_min_work_per_thread, py::arg("work"),
           "Testing hook: smallest work (multiply-adds) given a thread of its own.");
     m.def("_min_work_per_thread", &fastrnn::min_work_per_thread, "Testing hook.");
+    m.def("_helper_blocks_produced", &fastrnn::helper_blocks_produced,
+          "Testing hook: blocks of lone-sample input projection the helper thread produced.");
     m.def("compiler", []() { return std::string(FASTRNN_COMPILER); }, "Compiler of this build.");
 }

@@ -13,6 +13,10 @@ void run_pipeline(int64_t blocks, bool use_helper, BlockFn produce, void* produc
                   BlockFn consume, void* consume_context);
 }  // namespace detail
 
+// Blocks the helper thread has produced in this process (a testing hook: proves the threaded
+// path ran).
+int64_t helper_blocks_produced();
+
 // Runs produce(i) then consume(i) for i = 0 .. blocks - 1, with consume(i) on the calling
 // thread in increasing i. With use_helper, one persistent helper thread (shared by the
 // process, used by one caller at a time) produces blocks ahead while the caller consumes; the
