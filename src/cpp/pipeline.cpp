@@ -11,12 +11,16 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <thread>
 
+#ifdef _WIN32
+#include <process.h>
+#else
 #include <unistd.h>
+#endif
 
 #include "fastrnn/parallel.hpp"
 
@@ -28,9 +32,9 @@ namespace fastrnn {
 namespace detail {
 namespace {
 
-constexpr int kNextBits = 20, kBlockBits = 20;
-constexpr uint64_t kFieldMask = (uint64_t{1} << kNextBits) - 1;
-constexpr int64_t kMaxBlocks = int64_t{1} << kBlockBits;
+constexpr int kFieldBits = 20;  // of `blocks` and of `next` each
+constexpr uint64_t kFieldMask = (uint64_t{1} << kFieldBits) - 1;
+constexpr int64_t kMaxBlocks = int64_t{1} << kFieldBits;
 // How long the helper keeps polling for the next job before it sleeps: calls in a loop (a
 // prediction loop) find it awake. A sleeping helper sits the next call out (a wake-up costs
 // that call more than the helper saves it) and is woken at its end.
@@ -38,6 +42,14 @@ constexpr auto kSpinTime = std::chrono::microseconds(200);
 // A block takes the helper about a microsecond; a caller still waiting after this many polls
 // yields its CPU, which a helper woken onto the same CPU needs.
 constexpr int kPollsBeforeYield = 64;
+
+inline int64_t process_id() {
+#ifdef _WIN32
+    return _getpid();
+#else
+    return getpid();
+#endif
+}
 
 inline void cpu_relax() {
 #if defined(__SSE2__)
@@ -65,8 +77,8 @@ bool openmp_quiet() {
 }
 
 inline uint64_t next_of(uint64_t word) { return word & kFieldMask; }
-inline uint64_t blocks_of(uint64_t word) { return (word >> kNextBits) & kFieldMask; }
-inline uint64_t generation_of(uint64_t word) { return word >> (kNextBits + kBlockBits); }
+inline uint64_t blocks_of(uint64_t word) { return (word >> kFieldBits) & kFieldMask; }
+inline uint64_t generation_of(uint64_t word) { return word >> (2 * kFieldBits); }
 inline bool claimable(uint64_t word) { return next_of(word) < blocks_of(word); }
 
 struct Job {
@@ -77,9 +89,9 @@ struct Job {
 
 class Helper {
 public:
-    Helper() : owner_(getpid()) { std::thread([this] { serve(); }).detach(); }
+    Helper() : owner_(process_id()) { std::thread([this] { serve(); }).detach(); }
 
-    pid_t owner() const { return owner_; }
+    int64_t owner() const { return owner_; }
 
     // Claims the next block of the current job; -1 when none is left.
     int64_t claim() {
@@ -106,8 +118,8 @@ public:
         if (sleeping_.load() || busy_.exchange(true, std::memory_order_acquire)) return false;
         job_.store(job, std::memory_order_release);
         const uint64_t generation = generation_of(claim_.load(std::memory_order_relaxed)) + 1;
-        claim_.store((generation << (kNextBits + kBlockBits)) |
-                     (static_cast<uint64_t>(blocks) << kNextBits));
+        claim_.store((generation << (2 * kFieldBits)) |
+                     (static_cast<uint64_t>(blocks) << kFieldBits));
         return true;
     }
 
@@ -149,7 +161,7 @@ private:
         }
     }
 
-    const pid_t owner_;
+    const int64_t owner_;
     std::atomic<uint64_t> claim_{0};
     std::atomic<const Job*> job_{nullptr};
     std::atomic<bool> busy_{false};
@@ -166,10 +178,10 @@ Helper* process_helper() {
     static std::mutex creating;
     static std::atomic<Helper*> helper{nullptr};
     Helper* h = helper.load(std::memory_order_acquire);
-    if (h && h->owner() == getpid()) return h;
+    if (h && h->owner() == process_id()) return h;
     std::lock_guard<std::mutex> lock(creating);
     h = helper.load(std::memory_order_relaxed);
-    if (!h || h->owner() != getpid()) {
+    if (!h || h->owner() != process_id()) {
         try {
             h = new Helper();
         } catch (...) {  // std::system_error: the caller then works alone
