@@ -113,7 +113,7 @@ public:
     }
 
     // Publishes a job; false when another caller holds the helper or it sleeps (a call never
-    // waits for, nor pays, a wake-up: finish() wakes it for the next call).
+    // waits for, nor pays, a wake-up: a call that finds it asleep wakes it at its end).
     bool start(const Job* job, int64_t blocks) {
         if (sleeping_.load() || busy_.exchange(true, std::memory_order_acquire)) return false;
         job_.store(job, std::memory_order_release);
@@ -138,7 +138,7 @@ private:
     void serve() {
         DenormalsFlushed guard;  // for the thread's whole life
         auto idle_since = std::chrono::steady_clock::now();
-        for (int polls = 0;; ++polls) {
+        for (unsigned polls = 1;; ++polls) {
             const int64_t c = claim();
             if (c >= 0) {
                 const Job* job = job_.load(std::memory_order_acquire);
@@ -149,7 +149,7 @@ private:
                 continue;
             }
             cpu_relax();
-            if (polls % 64 ||
+            if (polls % 64 ||  // the clock only every 64 polls (unsigned: wraps harmlessly)
                 (std::chrono::steady_clock::now() - idle_since < kSpinTime && openmp_quiet()))
                 continue;
             std::unique_lock<std::mutex> lock(mutex_);
@@ -205,28 +205,27 @@ void run_alone(int64_t blocks, BlockFn produce, void* produce_context, BlockFn c
 void run_pipeline(int64_t blocks, bool use_helper, BlockFn produce, void* produce_context,
                   BlockFn consume, void* consume_context) {
     Helper* helper = use_helper && blocks > 1 && blocks < kMaxBlocks ? process_helper() : nullptr;
-    std::unique_ptr<std::atomic<uint8_t>[]> done;
-    Job job{produce, produce_context, nullptr};
-    if (helper) {
-        done.reset(new std::atomic<uint8_t>[static_cast<size_t>(blocks)]);
-        for (int64_t i = 0; i < blocks; ++i) done[i].store(0, std::memory_order_relaxed);
-        job.done = done.get();
-        if (!helper->start(&job, blocks)) {
-            run_alone(blocks, produce, produce_context, consume, consume_context);
-            if (openmp_quiet()) helper->wake();
-            return;
-        }
-    }
     if (!helper) {
         run_alone(blocks, produce, produce_context, consume, consume_context);
         return;
     }
+    const auto n = static_cast<size_t>(blocks);
+    std::unique_ptr<std::atomic<uint8_t>[]> done(new std::atomic<uint8_t>[n]);
+    for (int64_t i = 0; i < blocks; ++i) done[i].store(0, std::memory_order_relaxed);
+    const Job job{produce, produce_context, done.get()};
+    if (!helper->start(&job, blocks)) {
+        run_alone(blocks, produce, produce_context, consume, consume_context);
+        if (openmp_quiet()) helper->wake();
+        return;
+    }
     for (int64_t i = 0; i < blocks; ++i) {
-        for (int polls = 0; !done[i].load(std::memory_order_acquire); ++polls) {
+        int polls = 0;
+        while (!done[i].load(std::memory_order_acquire)) {
             if (helper->claim_block(i)) {
                 produce(produce_context, i);
                 done[i].store(1, std::memory_order_release);
             } else if (polls < kPollsBeforeYield) {
+                ++polls;
                 cpu_relax();  // block i is being produced by the helper
             } else {
                 std::this_thread::yield();  // the helper may be waiting for this CPU

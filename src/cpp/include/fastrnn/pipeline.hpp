@@ -20,10 +20,11 @@ int64_t helper_blocks_produced();
 // Runs produce(i) then consume(i) for i = 0 .. blocks - 1, with consume(i) on the calling
 // thread in increasing i. With use_helper, one persistent helper thread (shared by the
 // process, used by one caller at a time) produces blocks ahead while the caller consumes; the
-// caller produces whichever block is next unclaimed itself, so it never waits for the helper
-// to wake up, only for a block the helper is producing. produce(i) must depend only on i (the
-// same result whichever thread runs it), write nothing consume reads before block i is done,
-// and not throw. The helper runs with flush-to-zero / denormals-are-zero set.
+// caller produces the block it needs itself when the helper has not claimed it, so it never
+// waits for the helper to wake up, only for a block the helper is producing. produce(i) must
+// depend only on i (the same result whichever thread runs it), write nothing consume reads
+// before block i is done, and not throw. The helper runs with flush-to-zero /
+// denormals-are-zero set.
 template <class Produce, class Consume>
 void pipeline_blocks(int64_t blocks, bool use_helper, Produce&& produce, Consume&& consume) {
     using P = std::remove_reference_t<Produce>;
