@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-import threading
 import time
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from fastrnn import _core, ops
 
 import reference
+from thread_runner import run_threads
 
 # Small problems would otherwise run on one thread (threads_for_work): the helper never used.
 pytestmark = pytest.mark.usefixtures("threads_on_small_problems")
@@ -106,25 +106,15 @@ def test_concurrent_callers_each_get_their_own_result():
     problems = [_problem(300 + 17 * i, np.float32, seed=10 + i) for i in range(4)]
     serial = [ops.simple_rnn_forward(*p, num_threads=1).outputs for p in problems]
     results: dict = {}
-    errors: list = []
-    barrier = threading.Barrier(len(problems))
 
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
+    def job(i: int):
+        def run() -> None:
             results[i] = [ops.simple_rnn_forward(*problems[i], num_threads=2).outputs
                           for _ in range(20)]
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
+        return run
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(problems))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=120)
-        assert not th.is_alive(), "a caller hung"
-    if errors:
-        raise errors[0]
+    run_threads([job(i) for i in range(len(problems))])
+    assert sorted(results) == list(range(len(problems)))
     for i, outs in results.items():
         for out in outs:
             np.testing.assert_array_equal(out, serial[i])

@@ -16,6 +16,8 @@ from fastrnn import ops
 from fastrnn.models import Sequential
 from fastrnn.utils import set_random_seed
 
+from thread_runner import run_threads
+
 
 def _model(seed: int, units: int = 8, features: int = 3) -> Sequential:
     set_random_seed(seed)
@@ -30,30 +32,6 @@ def _data(seed: int, n: int = 48, t: int = 12, f: int = 3):
     return rng.normal(size=(n, t, f)).astype("float32"), rng.normal(size=(n, 2)).astype("float32")
 
 
-def _run_threads(targets) -> None:
-    """Start every target at once (a barrier), join them, re-raise the first error."""
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def wrap(fn):
-        def run():
-            try:
-                barrier.wait()
-                fn()
-            except BaseException as exc:  # noqa: BLE001 - re-raised below
-                errors.append(exc)
-        return run
-
-    threads = [threading.Thread(target=wrap(fn)) for fn in targets]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=120)
-        assert not th.is_alive(), "a thread hung"
-    if errors:
-        raise errors[0]
-
-
 def test_eight_threads_predict_on_one_model_match_serial():
     m = _model(0)
     inputs = [_data(100 + i)[0] for i in range(8)]
@@ -64,7 +42,7 @@ def test_eight_threads_predict_on_one_model_match_serial():
         def job(i):
             return lambda: got.__setitem__(i, m.predict(inputs[i], verbose=0))
 
-        _run_threads([job(i) for i in range(8)])
+        run_threads([job(i) for i in range(8)])
         for i in range(8):
             assert got[i].tobytes() == serial[i].tobytes(), f"thread {i} differs from serial"
 
@@ -77,7 +55,7 @@ def test_two_models_fit_in_two_threads_like_serial():
         m.fit(*data[i], epochs=2, batch_size=8, shuffle=False, verbose=0)
         serial.append(m.get_weights())
     models = [_model(10 + i) for i in range(2)]  # same seeds, built before the threads start
-    _run_threads([lambda i=i: models[i].fit(*data[i], epochs=2, batch_size=8, shuffle=False,
+    run_threads([lambda i=i: models[i].fit(*data[i], epochs=2, batch_size=8, shuffle=False,
                                             verbose=0) for i in range(2)])
     for i in range(2):
         for a, b in zip(models[i].get_weights(), serial[i]):
@@ -96,7 +74,7 @@ def test_fit_in_one_thread_while_another_predicts():
         for _ in range(20):
             preds.append(other.predict(x, verbose=0))
 
-    _run_threads([lambda: trained.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0),
+    run_threads([lambda: trained.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0),
                   predict_many])
     assert all(p.tobytes() == expected_pred.tobytes() for p in preds)
     for a, b in zip(trained.get_weights(), reference.get_weights()):
@@ -118,7 +96,7 @@ def test_ops_in_many_threads_with_different_thread_counts_match_serial(threads_o
             results[i] = (f.outputs, g.dkernel)
         return run
 
-    _run_threads([job(i) for i in range(6)])
+    run_threads([job(i) for i in range(6)])
     for out, dk in results:
         assert out.tobytes() == ref.outputs.tobytes() and dk.tobytes() == ref_g.dkernel.tobytes()
 
@@ -181,7 +159,7 @@ def test_benchmark_two_threads_in_parallel(benchmark):
         ops.simple_rnn_forward(x, k, r, num_threads=1)
 
     def two_threads():
-        _run_threads([one, one])
+        run_threads([one, one])
 
     t0 = time.perf_counter()
     one()
