@@ -124,11 +124,13 @@ def _interleaved_scaling(w, data, impls, settings, deadline, records) -> None:
         calls[n] = max(1, math.ceil(SCALING_SAMPLE_S / max(recs[n]["median_s"], 1e-7)))
     samples = {n: [] for n in settings.threads}
     budget = settings.budget_s * settings.readings * len(settings.threads)
+    most = settings.max_samples * settings.readings
+    if settings.scale == "full":
+        let_thread_pools_idle()  # the peers' pools, as before every other timing
     start = time.perf_counter()
-    while len(samples[settings.threads[0]]) < settings.max_samples * settings.readings and (
-            len(samples[settings.threads[0]]) < settings.min_samples
-            or time.perf_counter() - start < budget):
-        if deadline.expired():
+    for taken in range(most):
+        if deadline.expired() or (taken >= settings.min_samples
+                                  and time.perf_counter() - start >= budget):
             break
         for n in settings.threads:
             _set_threads(["fastrnn"], n)
