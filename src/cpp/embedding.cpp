@@ -32,6 +32,19 @@ inline void add_row(T* __restrict dst, const T* __restrict src, int64_t D) {
 // Positions looked at per batch of the scan below (their list stays in L1).
 constexpr int64_t kScanBatch = 4096;
 
+// Rows ahead whose table row is prefetched before it is added to: the rows are random and
+// the adds wait for them (a 10000 x 32 float table does not fit in L2).
+constexpr int64_t kScatterAhead = 8;
+
+// Prefetches for writing the first lines of a table row (up to 4: longer rows are streamed
+// by the hardware prefetcher once their first lines are read).
+template <typename T>
+inline void prefetch_row(const T* row, int64_t D) {
+    const int64_t bytes = std::min<int64_t>(D * static_cast<int64_t>(sizeof(T)), 256);
+    for (int64_t b = 0; b < bytes; b += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(row) + b, 1);
+}
+
 // d_embeddings rows [v0, v1) += the rows of d_out (n, D) whose ids fall there, in position
 // order. The positions of a batch whose ids are in range are listed first without a branch
 // (random ids made a test per id mispredict about half the time with two threads), then their
@@ -49,6 +62,8 @@ void embedding_scatter_range(T* d_embeddings, const int64_t* ids, const T* d_out
             m += static_cast<uint64_t>(ids[i0 + i] - v0) < width;
         }
         for (int32_t k = 0; k < m; ++k) {
+            if (k + kScatterAhead < m)
+                prefetch_row(d_embeddings + ids[i0 + mine[k + kScatterAhead]] * D, D);
             const int64_t i = i0 + mine[k];
             add_row(d_embeddings + ids[i] * D, d_out + i * D, D);
         }
@@ -72,8 +87,11 @@ void embedding_backward_blocks(T* d_embeddings, const int64_t* ids, const T* d_o
             const T* rows = d_out + (block0 / block_rows) * block_stride;
             const int64_t in_block = std::min(block_rows, N - block0);
             if (count == 1) {  // every id is in range
-                for (int64_t i = 0; i < in_block; ++i)
+                for (int64_t i = 0; i < in_block; ++i) {
+                    if (i + kScatterAhead < in_block)
+                        prefetch_row(d_embeddings + block_ids[i + kScatterAhead] * D, D);
                     add_row(d_embeddings + block_ids[i] * D, rows + i * D, D);
+                }
             } else {
                 embedding_scatter_range(d_embeddings, block_ids, rows, in_block, D, v0, v1);
             }
