@@ -42,11 +42,17 @@ inline std::vector<int64_t>& id_workspace() {
     return ids;
 }
 
-// Samples [b0, b1) of the token ids (B, T) into by_time (T, B), the order of time-major rows.
+// Samples [b0, b1) of the token ids (B, T) into by_time (T, B), the order of time-major rows:
+// 64 times at a time, so that the 64 rows being filled stay in L1 while each sample writes
+// its column (one sample's whole column touched a new line per element).
 inline void ids_by_time(const int64_t* __restrict ids, int64_t B, int64_t T, int64_t b0,
                         int64_t b1, int64_t* __restrict by_time) {
-    for (int64_t b = b0; b < b1; ++b)
-        for (int64_t t = 0; t < T; ++t) by_time[t * B + b] = ids[b * T + t];
+    constexpr int64_t kTimes = 64;
+    for (int64_t t0 = 0; t0 < T; t0 += kTimes) {
+        const int64_t t1 = std::min(T, t0 + kTimes);
+        for (int64_t b = b0; b < b1; ++b)
+            for (int64_t t = t0; t < t1; ++t) by_time[t * B + b] = ids[b * T + t];
+    }
 }
 
 template <typename T>
@@ -672,9 +678,11 @@ void accumulate_block(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
         if (s_lo == 0 && p.initial_state)
             product<T>(K, dr, H, p.initial_state + b * H, 1, H, delta.row(p, b, t_first), ts,
                        nullptr, H, H, 1, true, Activation::Linear);
-        if (g.bias)
-            for (int64_t t = t_a; t < t_b; ++t)
-                for (int64_t j = 0; j < H; ++j) db[j] += d[(t - t_a) * ts + j];
+        if (g.bias) {  // dbias += ones (1, steps) . delta rows: the plain sum in time order
+            static const T one = T(1);
+            product<T>(K, db, H, &one, 0, 0, d, ts, nullptr, 1, H, t_b - t_a, true,
+                       Activation::Linear);
+        }
     }
 }
 
