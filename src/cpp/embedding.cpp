@@ -30,7 +30,7 @@ inline void add_row(T* __restrict dst, const T* __restrict src, int64_t D) {
 }
 
 // Positions looked at per batch of the scan below (their list stays in L1).
-constexpr int64_t kScanBatch = 4096;
+constexpr int64_t kScanBatch = 2048;
 
 // Rows ahead whose table row is prefetched before it is added to: the rows are random and
 // the adds wait for them (a 10000 x 32 float table does not fit in L2).
@@ -45,27 +45,35 @@ inline void prefetch_row(const T* row, int64_t D) {
         __builtin_prefetch(reinterpret_cast<const char*>(row) + b, 1);
 }
 
-// d_embeddings rows [v0, v1) += the rows of d_out (n, D) whose ids fall there, in position
-// order. The positions of a batch whose ids are in range are listed first without a branch
-// (random ids made a test per id mispredict about half the time with two threads), then their
-// rows added.
+// d_embeddings rows [v0, v1) += the rows of d_out whose ids (n,) fall there, in position
+// order; d_out holds blocks of block_rows rows of D values, block_stride apart. The
+// positions of a batch whose ids are in range are listed first without a branch (random ids
+// made a test per id mispredict about half the time with two threads), with their row
+// offsets, then their rows added, each table row prefetched kScatterAhead rows before.
 template <typename T>
 void embedding_scatter_range(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t n,
-                             int64_t D, int64_t v0, int64_t v1) {
+                             int64_t D, int64_t v0, int64_t v1, int64_t block_rows,
+                             int64_t block_stride) {
     const uint64_t width = static_cast<uint64_t>(v1 - v0);
-    int32_t mine[kScanBatch];  // offsets in the batch of positions whose id is in range
+    int64_t mine[kScanBatch];     // positions whose id is in range
+    int64_t offsets[kScanBatch];  // their rows' offsets in d_out
+    int64_t in_block = 0, offset = 0;  // of position i0 + i in the scan below
     for (int64_t i0 = 0; i0 < n; i0 += kScanBatch) {
-        const int32_t count = static_cast<int32_t>(std::min(kScanBatch, n - i0));
-        int32_t m = 0;
-        for (int32_t i = 0; i < count; ++i) {
+        const int64_t count = std::min(kScanBatch, n - i0);
+        int64_t m = 0;
+        for (int64_t i = i0; i < i0 + count; ++i) {
             mine[m] = i;
-            m += static_cast<uint64_t>(ids[i0 + i] - v0) < width;
+            offsets[m] = offset;
+            m += static_cast<uint64_t>(ids[i] - v0) < width;
+            offset += D;
+            if (++in_block == block_rows) {
+                in_block = 0;
+                offset += block_stride - block_rows * D;
+            }
         }
-        for (int32_t k = 0; k < m; ++k) {
-            if (k + kScatterAhead < m)
-                prefetch_row(d_embeddings + ids[i0 + mine[k + kScatterAhead]] * D, D);
-            const int64_t i = i0 + mine[k];
-            add_row(d_embeddings + ids[i] * D, d_out + i * D, D);
+        for (int64_t k = 0; k < m; ++k) {
+            if (k + kScatterAhead < m) prefetch_row(d_embeddings + ids[mine[k + kScatterAhead]] * D, D);
+            add_row(d_embeddings + ids[mine[k]] * D, d_out + offsets[k], D);
         }
     }
 }
@@ -82,20 +90,7 @@ void embedding_backward_blocks(T* d_embeddings, const int64_t* ids, const T* d_o
         split_range(V, 64, tid, count, v0, v1);
         if (v0 >= v1) return;
         std::memset(d_embeddings + v0 * D, 0, static_cast<size_t>((v1 - v0) * D) * sizeof(T));
-        for (int64_t block0 = 0; block0 < N; block0 += block_rows) {
-            const int64_t* block_ids = ids + block0;
-            const T* rows = d_out + (block0 / block_rows) * block_stride;
-            const int64_t in_block = std::min(block_rows, N - block0);
-            if (count == 1) {  // every id is in range
-                for (int64_t i = 0; i < in_block; ++i) {
-                    if (i + kScatterAhead < in_block)
-                        prefetch_row(d_embeddings + block_ids[i + kScatterAhead] * D, D);
-                    add_row(d_embeddings + block_ids[i] * D, rows + i * D, D);
-                }
-            } else {
-                embedding_scatter_range(d_embeddings, block_ids, rows, in_block, D, v0, v1);
-            }
-        }
+        embedding_scatter_range(d_embeddings, ids, d_out, N, D, v0, v1, block_rows, block_stride);
     });
 }
 
@@ -110,8 +105,8 @@ template void embedding_forward<float>(float*, const int64_t*, const float*, int
 template void embedding_forward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
 template void embedding_backward<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int);
 template void embedding_backward<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int);
-template void embedding_scatter_range<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t);
-template void embedding_scatter_range<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t);
+template void embedding_scatter_range<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+template void embedding_scatter_range<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
 template void embedding_backward_blocks<float>(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int);
 template void embedding_backward_blocks<double>(double*, const int64_t*, const double*, int64_t, int64_t, int64_t, int64_t, int64_t, int);
 

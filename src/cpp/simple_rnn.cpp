@@ -705,9 +705,10 @@ void scatter_block(const SimpleRnnProblem<T>& p, const Deltas<T>& delta,
     split_range(p.V, 64, tid, nt, v0, v1);
     const int64_t t_a = p.go_backwards ? p.T - s_hi : s_lo;
     const int64_t t_b = p.go_backwards ? p.T - s_lo : s_hi;
-    for (int64_t t = t_a; t < t_b && v0 < v1; ++t)
-        embedding_scatter_range(table.d_table, table.ids_by_time + t * p.B, delta.row(p, 0, t),
-                                p.B, p.H, v0, v1);
+    if (v0 < v1)  // the block's rows, time then sample order; its steps are ts apart
+        embedding_scatter_range(table.d_table, table.ids_by_time + t_a * p.B,
+                                delta.row(p, 0, t_a), (t_b - t_a) * p.B, p.H, v0, v1, p.B,
+                                time_stride(p));
 }
 
 // The sequential pass: delta by input time and dinitial_state (B, H).
