@@ -9,11 +9,13 @@
 // must be bit-identical to 1 thread. Every buffer is a std::vector of exactly the needed size,
 // so AddressSanitizer sees any read or write past an end. Exit status: 0 = all passed.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <thread>
@@ -404,6 +406,19 @@ void check_embedding(int64_t N, int64_t V, int64_t D, const std::string& path) {
                 std::string(buf) + " backward");
         if (threads == 1) first = grad;
         else identical(grad, first, std::string(buf) + " backward");
+        // The same rows laid out in blocks of 5 rows with a gap of 3 values after each block
+        // (as time-major deltas with padded steps): the gaps hold NaN and must not be read.
+        const int64_t block_rows = 5, block_stride = 5 * D + 3;
+        const int64_t blocks = (N + block_rows - 1) / block_rows;
+        std::vector<T> blocked(static_cast<size_t>(blocks * block_stride),
+                               std::numeric_limits<T>::quiet_NaN());
+        for (int64_t r = 0; r < N; ++r)
+            std::copy_n(&dout[r * D], D,
+                        &blocked[(r / block_rows) * block_stride + (r % block_rows) * D]);
+        std::vector<T> grad_blocked(static_cast<size_t>(V * D), T(-7));
+        fastrnn::embedding_backward_blocks<T>(grad_blocked.data(), ids.data(), blocked.data(), N,
+                                              V, D, block_rows, block_stride, threads);
+        identical(grad_blocked, first, std::string(buf) + " backward, rows in blocks");
     }
 }
 
