@@ -121,11 +121,13 @@ def test_time_major_states_give_the_same_states_and_final_state(inputs):
     (40, 30, 48),  # weight gradients after the pass, from the time-major rows
 ])
 @pytest.mark.parametrize("inputs", ["token_ids", "projected"])
+@pytest.mark.parametrize("go_backwards", [False, True])
 def test_time_major_results_are_bit_identical_for_any_thread_count(
-        shape, inputs, threads_on_small_problems):
+        shape, inputs, go_backwards, threads_on_small_problems):
     B, T, H = shape
-    args, kw, want = _case(inputs, {"mask": True, "initial_state": True}, np.float32, B=B, T=T,
-                           H=H, V=50, seed=3)
+    args, kw, want = _case(inputs, {"mask": True, "initial_state": True,
+                                    "go_backwards": go_backwards},
+                           np.float32, B=B, T=T, H=H, V=50, seed=3)
     d_last = np.random.default_rng(4).normal(size=(B, H)).astype(np.float32)
     results = []
     for threads in (1, 2, 3):
@@ -140,7 +142,12 @@ def test_time_major_results_are_bit_identical_for_any_thread_count(
     np.testing.assert_allclose(results[0][0], out[:, -1], rtol=2e-5, atol=2e-5)
     d_outputs = np.zeros(out.shape)
     d_outputs[:, -1] = d_last
-    _, _, drec, db, dh0 = ref.backward(**want, d_outputs=d_outputs)
+    dx, _, drec, db, dh0 = ref.backward(**want, d_outputs=d_outputs)
+    if inputs == "token_ids":  # the table's gradient: the gathered rows' gradients per id
+        dtable = np.zeros((args[0].shape[0], H))
+        np.add.at(dtable, kw["token_ids"], dx)
+        dx = dtable
+    np.testing.assert_allclose(results[0][2], dx, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(results[0][3], drec, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(results[0][4], db, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(results[0][5], dh0, rtol=1e-4, atol=1e-4)
