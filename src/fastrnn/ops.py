@@ -55,7 +55,7 @@ class SimpleRNNCache:
         "batch_shape",
     )
 
-    def __init__(self, *, x, kernel, token_ids, recurrent_kernel, has_bias, initial_state, mask,
+    def __init__(self, x, kernel, token_ids, recurrent_kernel, has_bias, initial_state, mask,
                  input_dropout_mask, recurrent_dropout_mask, states, activation, go_backwards,
                  zero_output_for_mask, return_sequences, time_major_states, batch_shape):
         self.x = x
@@ -178,20 +178,22 @@ def _plain_layer_arrays(x, kernel, recurrent_kernel, bias) -> bool:
     """True for the common call that needs no conversion: C-contiguous ndarrays of one float
     dtype, x (B, T, F) with B, T >= 1, kernel (F, H) with H >= 1, recurrent_kernel (H, H), bias
     (H,) or None. Anything else goes through the full validation and its error messages (a
-    batch of one spent ~10 us of its ~90 us there)."""
-    if type(x) is not np.ndarray or type(kernel) is not np.ndarray:
-        return False
-    if type(recurrent_kernel) is not np.ndarray:
+    batch of one spent ~10 us of its ~90 us there). Identity tests on the dtypes: NumPy's
+    native float32/float64 dtypes are singletons (another byte order takes the full path)."""
+    nd = np.ndarray
+    if type(x) is not nd or type(kernel) is not nd or type(recurrent_kernel) is not nd:
         return False
     dtype = kernel.dtype
-    if dtype not in _FLOAT_DTYPES or x.dtype != dtype or recurrent_kernel.dtype != dtype:
+    if ((dtype is not _FLOAT_DTYPES[0] and dtype is not _FLOAT_DTYPES[1])
+            or x.dtype is not dtype or recurrent_kernel.dtype is not dtype):
         return False
-    if x.ndim != 3 or kernel.ndim != 2 or 0 in x.shape or kernel.shape[1] == 0:
+    x_shape, k_shape = x.shape, kernel.shape
+    if len(x_shape) != 3 or len(k_shape) != 2 or 0 in x_shape or k_shape[1] == 0:
         return False
-    F, H = kernel.shape
-    if x.shape[2] != F or recurrent_kernel.shape != (H, H):
+    F, H = k_shape
+    if x_shape[2] != F or recurrent_kernel.shape != (H, H):
         return False
-    if bias is not None and (type(bias) is not np.ndarray or bias.dtype != dtype
+    if bias is not None and (type(bias) is not nd or bias.dtype is not dtype
                              or bias.shape != (H,) or not bias.flags.c_contiguous):
         return False
     return (x.flags.c_contiguous and kernel.flags.c_contiguous
@@ -273,7 +275,8 @@ def simple_rnn_forward(
         dtype = kernel.dtype
         B, T, F = x.shape
         H = kernel.shape[1]
-        _require_forward_memory(dtype, B, T, F, H)
+        if B * T * (F + H) > 1 << 20:  # smaller calls need at most 32 MiB
+            _require_forward_memory(dtype, B, T, F, H)
     else:
         weights, weights_name = (
             (recurrent_kernel, "recurrent_kernel") if kernel is None else (kernel, "kernel")
@@ -359,14 +362,10 @@ def simple_rnn_forward(
         x_kept = np.empty((x.shape[0], 0), dtype)
     else:  # projected inputs: backward never reads x, keep only its (B, T) sizes
         x_kept = np.empty((B, T, 0), dtype)
-    cache = SimpleRNNCache(
-        x=x_kept, kernel=kernel, token_ids=token_ids, recurrent_kernel=recurrent_kernel,
-        has_bias=bias is not None,
-        initial_state=initial_state, mask=mask, input_dropout_mask=input_dropout_mask,
-        recurrent_dropout_mask=recurrent_dropout_mask, states=states, activation=act,
-        go_backwards=bool(go_backwards), zero_output_for_mask=bool(zero_output_for_mask),
-        return_sequences=bool(return_sequences), time_major_states=bool(time_major),
-        batch_shape=(B, T),
+    cache = SimpleRNNCache(  # positional, in __init__'s order: a batch of one counts each us
+        x_kept, kernel, token_ids, recurrent_kernel, bias is not None, initial_state, mask,
+        input_dropout_mask, recurrent_dropout_mask, states, act, bool(go_backwards),
+        bool(zero_output_for_mask), bool(return_sequences), bool(time_major), (B, T),
     )
     return SimpleRNNForward(outputs, final_state, cache)
 
