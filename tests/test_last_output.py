@@ -181,3 +181,33 @@ def test_bad_gradients_for_the_last_output_are_rejected():
         _core.simple_rnn_backward(c.x, None, c.recurrent_kernel, True, None, None, None, None,
                                   c.states, None, None, "tanh", False, False, 1, c.token_ids,
                                   False)
+
+
+@pytest.mark.parametrize("pad_share", [0.0, 0.6, 1.0])
+def test_skewed_token_ids_give_the_same_table_gradient_for_any_thread_count(
+        pad_share, threads_on_small_problems):
+    """Real text is far from uniform (the padding id 0 may be most ids, so one thread owns
+    most of the adds to the table): the table gradient must still match the reference and not
+    depend on the thread count."""
+    B, T, H, V = 24, 60, 16, 500
+    args, kw, want = _case("token_ids", {}, np.float32, B=B, T=T, H=H, V=V, seed=5)
+    rng = np.random.default_rng(6)
+    ids = rng.integers(1, V, size=(B, T))
+    ids[rng.random((B, T)) < pad_share] = 0
+    ids[:, :5] = V - 1  # the last row too: both ends of the table
+    kw["token_ids"] = ids
+    want["x"] = args[0].astype(np.float64)[ids]
+    d_last = rng.normal(size=(B, H)).astype(np.float32)
+    grads = []
+    for threads in (1, 2, 3):
+        res = ops.simple_rnn_forward(*args, return_sequences=False, num_threads=threads, **kw)
+        grads.append(ops.simple_rnn_backward(res.cache, d_last, None, num_threads=threads).dx)
+    for other in grads[1:]:
+        np.testing.assert_array_equal(other, grads[0])
+    out, _, _ = ref.forward(**want)
+    d_outputs = np.zeros(out.shape)
+    d_outputs[:, -1] = d_last
+    dx = ref.backward(**want, d_outputs=d_outputs)[0]
+    dtable = np.zeros((V, H))
+    np.add.at(dtable, ids, dx)
+    np.testing.assert_allclose(grads[0], dtable, rtol=1e-4, atol=1e-5)

@@ -9,7 +9,8 @@ both give the same bits.
     python tools/ab_builds.py COMMIT [WORD ...]     # WORD: only workloads whose name has it
 
 The workloads: the engine's forward and backward calls for the issue's shapes (the token-id
-one with return_sequences=False where the build has it, as the lecture model's layer calls it),
+ones, uniform ids and ids padded with 0 as in real text, with return_sequences=False where the
+build has it, as the lecture model's layer calls it),
 and a whole ``train_on_batch`` of the lecture model (its bits compare the loss and the updated
 weights).
 
@@ -34,9 +35,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = int(__import__("os").environ.get("AB_SAMPLES", 21))
 
-# (name, B, T, F, H, token_ids): F = 0 with token_ids means a (V, H) table of projected rows
+# (name, B, T, F, H, token_ids): with token_ids ("uniform" ids, or "padded": each sample's
+# ids pre-padded with 0 to T from a length in [50, T), as pad_sequences makes real text), F is
+# the row count of a (F, H) table of projected rows
 WORKLOADS = [
-    ("lecture 128x500 (token ids)", 128, 500, 10000, 32, True),
+    ("lecture 128x500 (token ids)", 128, 500, 10000, 32, "uniform"),
+    ("lecture 128x500 (padded ids)", 128, 500, 10000, 32, "padded"),
     ("128x500x32->32", 128, 500, 32, 32, False),
     ("128x100x128->128", 128, 100, 128, 128, False),
     ("64x100x512->512", 64, 100, 512, 512, False),
@@ -64,6 +68,9 @@ def calls(ops, name, B, T, F, H, token_ids, threads):
     if token_ids:
         table = (rng.standard_normal((F, H)) * 0.1).astype(np.float32)
         ids = rng.integers(0, F, (B, T))
+        if token_ids == "padded":
+            lengths = rng.integers(50, T, B)
+            ids[np.arange(T)[None, :] < (T - lengths)[:, None]] = 0
         args, kwargs = (table, None, rec, bias), {"token_ids": ids}
     else:
         x = rng.standard_normal((B, T, F)).astype(np.float32)
