@@ -275,7 +275,7 @@ def simple_rnn_forward(
         dtype = kernel.dtype
         B, T, F = x.shape
         H = kernel.shape[1]
-        if B * T * (F + H) > 1 << 20:  # smaller calls need at most 32 MiB
+        if B * T * (F + H) > 1 << 20:  # smaller calls need at most 16 MiB
             _require_forward_memory(dtype, B, T, F, H)
     else:
         weights, weights_name = (
