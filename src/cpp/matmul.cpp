@@ -5,8 +5,6 @@
 #include "fastrnn/kernels.hpp"
 #include "fastrnn/parallel.hpp"
 
-#include <algorithm>
-
 namespace fastrnn {
 
 template <typename T>
@@ -18,14 +16,12 @@ void matmul(T* C, const T* A, const T* B, int64_t M, int64_t N, int64_t K, bool 
     const int64_t tiles = (M + Kt.mr - 1) / Kt.mr;
     int nt = threads_for_work(threads, double(M) * N * K);
     if (nt > tiles) nt = static_cast<int>(tiles > 0 ? tiles : 1);
-    WorkQueue row_tiles(tiles, nt);  // runs of whole register tiles, to whichever thread is free
-    parallel_region(nt, [&](int, int) {
-        int64_t k0, k1;
-        while (row_tiles.next(k0, k1)) {
-            const int64_t r0 = k0 * Kt.mr, r1 = std::min(M, k1 * Kt.mr);
+    parallel_region(nt, [&](int tid, int count) {
+        int64_t r0, r1;
+        split_range(M, Kt.mr, tid, count, r0, r1);
+        if (r0 < r1)
             Kt.gemm(C + r0 * N, N, A + r0 * rs_a, rs_a, cs_a, B, N, nullptr, r1 - r0, N, K, false,
                     Activation::Linear);
-        }
     });
 }
 

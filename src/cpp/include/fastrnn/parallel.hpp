@@ -1,8 +1,6 @@
 // Thin OpenMP layer: a parallel region that also sets flush-to-zero / denormals-are-zero.
 #pragma once
 
-#include <algorithm>
-#include <atomic>
 #include <cstdint>
 
 #ifdef _OPENMP
@@ -77,44 +75,6 @@ inline void split_range(int64_t count, int64_t block, int tid, int nthreads, int
     begin = b0 * block < count ? b0 * block : count;
     end = b1 * block < count ? b1 * block : count;
 }
-
-// Units [0, count) handed out to the threads of a parallel_region in runs of decreasing size
-// (guided self-scheduling: about remaining / (2 * threads) units a run, at least one; all of
-// them to a lone thread). A static split waits for the slowest core: on a shared machine one
-// core ran the same single-thread work 1.3x slower than the other for seconds at a time, in
-// either direction. Callers whose result depends only on the unit, never on the thread that
-// computes it, stay bit-identical for any thread count.
-class WorkQueue {
-public:
-    WorkQueue(int64_t count, int threads) : count_(count), threads_(threads < 1 ? 1 : threads) {}
-    WorkQueue(const WorkQueue&) = delete;
-    WorkQueue& operator=(const WorkQueue&) = delete;
-
-    // Claims the next run: true with units [begin, end), false when none is left.
-    bool next(int64_t& begin, int64_t& end) {
-        int64_t cur = next_.load(std::memory_order_relaxed);
-        while (cur < count_) {
-            const int64_t n = threads_ == 1 ? count_ - cur
-                                            : std::max<int64_t>(1, (count_ - cur) / (2 * threads_));
-            if (next_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed)) {
-                begin = cur;
-                end = cur + n;
-                return true;
-            }
-        }
-        return false;
-    }
-
-    // The most units one run can hold.
-    int64_t largest_run() const {
-        return threads_ == 1 ? count_ : std::max<int64_t>(1, count_ / (2 * threads_));
-    }
-
-private:
-    alignas(64) std::atomic<int64_t> next_{0};  // a line of its own: every claim writes it
-    int64_t count_;
-    int threads_;
-};
 
 bool openmp_enabled();
 int max_threads();
