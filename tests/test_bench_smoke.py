@@ -247,6 +247,24 @@ def test_target_table_ratios_and_verdicts():
     assert scaling[0]["speedup"][2] == pytest.approx(1.9) and scaling[0]["met"] is True
 
 
+def test_core_speed_probe_times_every_usable_core_and_restores_affinity():
+    import os
+
+    from fastrnn._bench import machine
+
+    if not hasattr(os, "sched_setaffinity"):
+        assert "error" in machine.core_speeds(rounds=1)
+        return
+    before = os.sched_getaffinity(0)
+    r = machine.core_speeds(rounds=2, shape=(4, 10, 8))
+    assert os.sched_getaffinity(0) == before
+    assert set(r["ms"]) == {str(c) for c in before}
+    assert all(t > 0 for t in r["ms"].values())
+    assert r["slowest_over_fastest"] == pytest.approx(max(r["ms"].values()) / min(r["ms"].values()))
+    text = report.core_speed_text([("start", r), ("end", {"error": "test"})])
+    assert all(f"cpu{c} " in text for c in before) and "end: not measured (test)" in text
+
+
 def test_command_line_smoke_run(tmp_path, capsys):
     from fastrnn._bench import main
 
@@ -262,6 +280,7 @@ def test_command_line_smoke_run(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "workload | fastrnn | peer | ratio | target | met?" in " ".join(printed.split())
     assert "SMOKE RUN" in (tmp_path / "bench.txt").read_text()
+    assert set(doc["core_speeds"]) == {"start", "end"}
 
 
 def test_each_implementation_keeps_its_best_reading():

@@ -99,6 +99,7 @@ def run(args, log=print) -> dict:
     for note in skipped_notes:
         progress("  " + note)
 
+    cores = [("start", machine.core_speeds(rounds=1 if args.smoke else 9))]
     sgemm = {}
     for n in args.threads:
         sgemm[n] = machine.sgemm_ceiling(n, n=256 if args.smoke else 0,
@@ -135,6 +136,7 @@ def run(args, log=print) -> dict:
         sgemm[n]["readings_gflops"] = [sgemm[n]["gflops"], again["gflops"]]
         sgemm[n]["gflops"] = max(sgemm[n]["gflops"], again["gflops"])
     report.annotate(records, sgemm)
+    cores.append(("end", machine.core_speeds(rounds=1 if args.smoke else 9)))
 
     memory: dict = {}
     if not args.no_memory and not deadline.expired():
@@ -152,6 +154,7 @@ def run(args, log=print) -> dict:
     scaling_text, scaling = report.scaling_table(records, args.threads)
     if scaling_text:
         tables.append(scaling_text)
+    tables.append(report.core_speed_text(cores))
     versus = report.versus_table(records, args.threads)
     if versus:
         tables.append(versus)
@@ -197,6 +200,7 @@ def run(args, log=print) -> dict:
         "sgemm": {str(k): v for k, v in sgemm.items()},
         "results": records,
         "scaling": scaling,
+        "core_speeds": dict(cores),
         "flush": {k: ({str(n): f for n, f in v.items()} if isinstance(v, dict) and k.startswith("torch")
                       else v) for k, v in flush.items()},
         "memory": memory,

@@ -12,7 +12,7 @@ import numpy as np
 
 from .timing import blas_threads
 
-__all__ = ["sgemm_ceiling", "machine_info", "fastrnn_flushes"]
+__all__ = ["sgemm_ceiling", "machine_info", "fastrnn_flushes", "core_speeds"]
 
 
 def sgemm_ceiling(threads: int, n: int = 0, budget_s: float = 0.6) -> dict:
@@ -40,6 +40,47 @@ def sgemm_ceiling(threads: int, n: int = 0, budget_s: float = 0.6) -> dict:
             if reps >= 200:
                 break
     return {"threads": threads, "n": n, "gflops": 2.0 * n ** 3 / best / 1e9, "note": note}
+
+
+def core_speeds(rounds: int = 9, shape: tuple = (64, 200, 32)) -> dict:
+    """Single-thread speed of each usable core: the same one-thread fastrnn forward pass
+    ((B, T, H) = ``shape``, token ids) with the calling thread pinned to each core in turn,
+    ``rounds`` times round-robin; per-core medians in ms and slowest / fastest.
+
+    Threads that split work evenly finish with the slowest core, so on a machine whose cores
+    run at different speeds (a VM sharing them with other guests) the 1 -> N thread speedup is
+    bounded by N x slowest / (the core the 1-thread run used). Linux only (thread affinity);
+    elsewhere ``{"error": ...}``.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return {"error": "no os.sched_setaffinity on this platform"}
+    from .. import ops
+
+    B, T, H = shape
+    rng = np.random.default_rng(0)
+    table = (rng.standard_normal((100, H)) * 0.1).astype(np.float32)
+    rec = (rng.standard_normal((H, H)) * 0.1).astype(np.float32)
+    ids = rng.integers(0, 100, (B, T))
+    saved = os.sched_getaffinity(0)
+    cores = sorted(saved)
+    times: dict = {c: [] for c in cores}
+    try:
+        for _ in range(max(1, rounds)):
+            for c in cores:
+                os.sched_setaffinity(0, {c})
+                ops.simple_rnn_forward(table, None, rec, None, token_ids=ids,
+                                       return_sequences=False, num_threads=1)  # warm on this core
+                t0 = time.perf_counter()
+                ops.simple_rnn_forward(table, None, rec, None, token_ids=ids,
+                                       return_sequences=False, num_threads=1)
+                times[c].append(time.perf_counter() - t0)
+    except OSError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        os.sched_setaffinity(0, saved)
+    ms = {str(c): float(np.median(v)) * 1e3 for c, v in times.items()}
+    return {"shape": list(shape), "rounds": rounds, "ms": ms,
+            "slowest_over_fastest": max(ms.values()) / min(ms.values())}
 
 
 def fastrnn_flushes() -> bool:

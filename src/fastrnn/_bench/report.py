@@ -120,6 +120,19 @@ def scaling_table(records: list, threads: list) -> tuple[str, list]:
             + _table(header, rows), data)
 
 
+def core_speed_text(readings: list) -> str:
+    """The per-core probe (machine.core_speeds) at the start and end of the run."""
+    lines = ["== single-thread speed of each core (the same 1-thread forward pinned to each core "
+             "in turn; threads splitting work evenly wait for the slowest) =="]
+    for when, r in readings:
+        if "error" in r:
+            lines.append(f"{when}: not measured ({r['error']})")
+            continue
+        cores = ", ".join(f"cpu{c} {t:.2f} ms" for c, t in r["ms"].items())
+        lines.append(f"{when}: {cores}; slowest / fastest {r['slowest_over_fastest']:.2f}")
+    return "\n".join(lines)
+
+
 def versus_table(records: list, threads: list, peer: str = "torch") -> str:
     """Per workload and thread count: ``peer time / fastrnn time`` (fastrnn's ms in brackets);
     ``peer="torch"`` takes the faster of torch and torch+ftz."""
