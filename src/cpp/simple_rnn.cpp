@@ -1,6 +1,7 @@
 // SimpleRNN forward pass and backpropagation through time.
 //
-// Threads split the batch (no barrier between time steps); with few samples and many units
+// Threads split the batch, taking groups of samples block by block of steps at run time (no
+// barrier between time steps, a faster core takes more blocks); with few samples and many units
 // they split the units instead (one barrier per step); a lone sample runs on one thread, blocks
 // of steps per kernel call. Weight gradients are computed after the sequential pass as large
 // products over fixed chunks of rows, reduced in chunk order (an embedding-fed layer adds them
@@ -8,6 +9,7 @@
 // thread count.
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -334,43 +336,60 @@ void recurrent_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* h, 
                    j1 - j0, p.H, true, p.activation);
 }
 
-// Threads split the batch: rows [b0, b1) of each thread go through every step without a
-// barrier, the input projection computed for kTimeBlock steps at a time (or all at once, see
-// project_up_front); `scratch` gives each thread rows_per_thread * H for the recurrent dropout.
+// Rows [b0, b1) through steps [s0, s1), their input projection first (unless it was computed
+// before, see project_up_front); `masked` holds (b1 - b0, H) for the recurrent dropout.
+template <typename T>
+void forward_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
+                  T* outputs, T* states, int64_t b0, int64_t b1, int64_t s0, int64_t s1,
+                  bool up_front, T* masked) {
+    const int64_t nb = b1 - b0, ld = sample_stride(p);
+    const int64_t t_lo = first_input_time(s0, s1, p.T, p.go_backwards);
+    if (p.token_ids)
+        gather_token_rows(p, xin, b0, b1, t_lo, s1 - s0, states);
+    else if (!up_front)
+        for (int64_t b = b0; b < b1; ++b)
+            project_rows(K, p, xin, b * p.T + t_lo, s1 - s0, states + state_row(p, b, t_lo),
+                         time_stride(p));
+    for (int64_t s = s0; s < s1; ++s) {
+        const int64_t t = input_time(s, p.T, p.go_backwards);
+        int64_t prev_ld;
+        const T* prev = previous_state(p, states, s, b0, prev_ld);
+        T* h = states + state_row(p, b0, t);
+        recurrent_rows(K, p, h, ld, prev, prev_ld, b0, nb, 0, p.H, masked);
+        keep_masked_rows(p, h, ld, prev, prev_ld, t, b0, nb, 0, p.H);
+    }
+    if (outputs && outputs != states) write_outputs(p, outputs, states, s0, s1, b0, nb, 0, p.H);
+}
+
+// Threads split the batch in groups of samples (group_bounds, in tiles of row_split rows),
+// block by block of kTimeBlock steps (the block's input projection first, or all at once
+// before, see project_up_front): a free thread runs the next block of the group furthest
+// behind (BlockChains). A fixed split waits for the slower core: on a shared machine one core
+// ran the same work up to 1.4x slower than the other, on and off within seconds. A row's
+// arithmetic does not depend on the rows it runs with, so the bits do not depend on who ran
+// which block.
 template <typename T>
 void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
-                         T* outputs, T* states, int threads, std::vector<T>& scratch,
-                         int64_t rows_per_thread) {
-    if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * rows_per_thread * p.H));
+                         T* outputs, T* states, int threads, std::vector<T>& scratch) {
+    const int64_t split = row_split(K, p);
+    const std::vector<int64_t> bounds = group_bounds((p.B + split - 1) / split, threads);
+    BlockChains chains(static_cast<int64_t>(bounds.size()) - 1,
+                       (p.T + kTimeBlock - 1) / kTimeBlock);
+    if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
     const bool up_front = project_up_front(p);
     parallel_region(threads, [&](int tid, int nt) {
         if (up_front) {
             project_share(K, p, xin, states, tid, nt);
             thread_barrier();
         }
-        int64_t b0, b1;
-        split_range(p.B, row_split(K, p), tid, nt, b0, b1);
-        if (b0 >= b1) return;
-        const int64_t nb = b1 - b0, ld = sample_stride(p);
-        T* masked = scratch.data() + tid * rows_per_thread * p.H;
-        for (int64_t s0 = 0; s0 < p.T; s0 += kTimeBlock) {
-            const int64_t s1 = std::min(p.T, s0 + kTimeBlock);
-            const int64_t t_lo = first_input_time(s0, s1, p.T, p.go_backwards);
-            if (p.token_ids)
-                gather_token_rows(p, xin, b0, b1, t_lo, s1 - s0, states);
-            else if (!up_front)
-                for (int64_t b = b0; b < b1; ++b)
-                    project_rows(K, p, xin, b * p.T + t_lo, s1 - s0, states + state_row(p, b, t_lo),
-                                 time_stride(p));
-            for (int64_t s = s0; s < s1; ++s) {
-                const int64_t t = input_time(s, p.T, p.go_backwards);
-                int64_t prev_ld;
-                const T* prev = previous_state(p, states, s, b0, prev_ld);
-                T* h = states + state_row(p, b0, t);
-                recurrent_rows(K, p, h, ld, prev, prev_ld, b0, nb, 0, p.H, masked);
-                keep_masked_rows(p, h, ld, prev, prev_ld, t, b0, nb, 0, p.H);
-            }
-            if (outputs && outputs != states) write_outputs(p, outputs, states, s0, s1, b0, nb, 0, p.H);
+        T* masked = scratch.data() + tid * p.B * p.H;
+        int64_t g, k;
+        while (chains.next(g, k)) {
+            const int64_t s0 = k * kTimeBlock;
+            forward_rows(K, p, xin, outputs, states, bounds[g] * split,
+                         std::min(p.B, bounds[g + 1] * split), s0, std::min(p.T, s0 + kTimeBlock),
+                         up_front, masked);
+            chains.finish(g, k);
         }
     });
 }
@@ -492,11 +511,8 @@ void simple_rnn_forward(const SimpleRnnProblem<T>& problem, T* outputs, T* final
     } else if (p.B == 1 && !project_up_front(p)) {
         forward_one_sample(K, p, xin, outputs, states, scratch);
     } else {
-        const int64_t split = row_split(K, p);
-        const int threads = useful_threads(p.threads, p.B, split);
-        const int64_t tiles = (p.B + split - 1) / split;
-        const int64_t rows_per_thread = ((tiles + threads - 1) / threads) * split;
-        forward_split_batch(K, p, xin, outputs, states, threads, scratch, rows_per_thread);
+        forward_split_batch(K, p, xin, outputs, states,
+                            useful_threads(p.threads, p.B, row_split(K, p)), scratch);
     }
     const int64_t t_last = input_time(p.T - 1, p.T, p.go_backwards);
     for (int64_t b = 0; b < p.B; ++b)
@@ -745,46 +761,81 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         });
         return;
     }
+    // Threads split the batch in groups of samples (group_bounds), block by block of
+    // delta.steps steps, as the forward pass does: whichever thread is free runs the next
+    // block of a group (BlockChains), or, when the table gradient is added after every block
+    // (a barrier each), the next group of that block. Each row's gradients live in a buffer
+    // shared by all threads: g_next in buffer (T - 1 - s) % 2 at step s, g_prev in the other.
     const int64_t split = row_split(K, p);
     const int threads = useful_threads(p.threads, p.B, split);
-    const int64_t tiles = (p.B + split - 1) / split;
-    const int64_t rows = ((tiles + threads - 1) / threads) * split;
-    buf.resize(static_cast<size_t>(threads * rows * p.H * (carry ? 3 : 2)));
-    parallel_region(threads, [&](int tid, int nt) {
-        int64_t b0, b1;
-        split_range(p.B, row_split(K, p), tid, nt, b0, b1);
-        const int64_t nb = b1 - b0;  // may be 0: a thread without rows still scatters
-        if (nb <= 0 && !table.d_table) return;
-        BackwardRows<T> w = rows_in(buf, tid, rows, p.H, carry);
-        if (table.d_table) {
-            int64_t v0, v1;
-            split_range(p.V, 64, tid, nt, v0, v1);
-            if (v0 < v1)
-                std::memset(table.d_table + v0 * p.H, 0,
-                            static_cast<size_t>((v1 - v0) * p.H) * sizeof(T));
-            // This thread's samples; the first scatter follows a barrier.
-            ids_by_time(p.token_ids, p.B, p.T, b0, b1, table.ids_by_time);
+    const std::vector<int64_t> bounds = group_bounds((p.B + split - 1) / split, threads);
+    const int64_t group_count = static_cast<int64_t>(bounds.size()) - 1;
+    const int64_t blocks = (p.T + delta.steps - 1) / delta.steps;
+    buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
+    const BackwardRows<T> all = rows_in(buf, 0, p.B, p.H, carry);
+    // Block k (k = 0 first) holds steps [lo, hi): blocks end where s is a multiple of
+    // delta.steps, so the first block processed may be short.
+    auto block_steps = [&](int64_t k, int64_t& lo, int64_t& hi) {
+        hi = k == 0 ? p.T : ((p.T - 1) / delta.steps - k + 1) * delta.steps;
+        lo = ((p.T - 1) / delta.steps - k) * delta.steps;
+    };
+    // Block k of group g: its steps, then its weight gradients; the first block starts the
+    // rows' gradients, the last one hands dinitial_state.
+    auto run_block = [&](int64_t g, int64_t k) {
+        const int64_t b0 = bounds[g] * split, b1 = std::min(p.B, bounds[g + 1] * split);
+        const int64_t nb = b1 - b0;
+        BackwardRows<T> w{all.g_next + b0 * p.H, all.g_prev + b0 * p.H,
+                          carry ? all.carry + b0 * p.H : nullptr};
+        int64_t lo, hi;
+        block_steps(k, lo, hi);
+        if (k == 0) init_rows(p, d_final_state, b0, nb, 0, p.H, w);
+        if ((p.T - hi) % 2) std::swap(w.g_next, w.g_prev);
+        for (int64_t s = hi - 1; s >= lo; --s) {
+            step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
+            step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
+            std::swap(w.g_next, w.g_prev);
         }
-        if (nb > 0) init_rows(p, d_final_state, b0, nb, 0, p.H, w);
-        for (int64_t s = p.T - 1; s >= 0; --s) {
-            if (nb > 0) {
-                step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
-                step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
-                std::swap(w.g_next, w.g_prev);
-            }
-            if (s % delta.steps) continue;
-            const int64_t s_hi = std::min(p.T, s + delta.steps);
-            if (groups.data && nb > 0) accumulate_block(K, p, states, delta, s, s_hi, b0, nb, groups);
-            if (table.d_table) {
-                // Every thread's rows of the block are written; the ring's other block, written
-                // next, was last read before this barrier.
-                thread_barrier();
-                scatter_block(p, delta, table, s, s_hi, tid, nt);
-            }
-        }
-        if (nb > 0)
+        if (groups.data) accumulate_block(K, p, states, delta, lo, hi, b0, nb, groups);
+        if (lo == 0)
             std::memcpy(dinitial_state + b0 * p.H, w.g_next,
                         static_cast<size_t>(nb * p.H) * sizeof(T));
+    };
+    if (!table.d_table) {
+        BlockChains chains(group_count, blocks);
+        parallel_region(threads, [&](int, int) {
+            int64_t g, k;
+            while (chains.next(g, k)) {
+                run_block(g, k);
+                chains.finish(g, k);
+            }
+        });
+        return;
+    }
+    // One counter per block: the groups of block k go to whichever thread asks.
+    std::vector<std::atomic<int64_t>> next_group(static_cast<size_t>(blocks));
+    for (auto& n : next_group) n.store(0, std::memory_order_relaxed);
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t v0, v1;
+        split_range(p.V, 64, tid, nt, v0, v1);
+        if (v0 < v1)
+            std::memset(table.d_table + v0 * p.H, 0,
+                        static_cast<size_t>((v1 - v0) * p.H) * sizeof(T));
+        int64_t b0, b1;  // the ids of an equal share of the samples, time-major
+        split_range(p.B, 1, tid, nt, b0, b1);
+        ids_by_time(p.token_ids, p.B, p.T, b0, b1, table.ids_by_time);
+        for (int64_t k = 0; k < blocks; ++k) {
+            for (;;) {
+                const int64_t g = next_group[k].fetch_add(1, std::memory_order_relaxed);
+                if (g >= group_count) break;
+                run_block(g, k);
+            }
+            // Every row of the block is written (and the ids before the first); the ring's
+            // other block, written next, was last read before this barrier.
+            thread_barrier();
+            int64_t lo, hi;
+            block_steps(k, lo, hi);
+            scatter_block(p, delta, table, lo, hi, tid, nt);
+        }
     });
 }
 

@@ -10,6 +10,7 @@
 // so AddressSanitizer sees any read or write past an end. Exit status: 0 = all passed.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -617,6 +618,50 @@ void check_pipeline(int caller, int& failures) {
     }
 }
 
+// BlockChains: every block of every chain handed out exactly once, a chain's blocks in order
+// and never two at a time, with 1..4 threads claiming at once (std::thread, so this runs
+// without OpenMP too); group_bounds: increasing boundaries from 0 to the tile count.
+void check_block_chains() {
+    for (int threads : {1, 2, 3, 4}) {
+        for (int64_t chains : {1, 2, 5}) {
+            const int64_t blocks = 7;
+            fastrnn::BlockChains queue(chains, blocks);
+            std::vector<std::atomic<int64_t>> done(static_cast<size_t>(chains));
+            for (auto& d : done) d.store(0);
+            std::atomic<int> errors{0};
+            std::vector<std::thread> pool;
+            for (int t = 0; t < threads; ++t)
+                pool.emplace_back([&] {
+                    int64_t c, k;
+                    while (queue.next(c, k)) {
+                        // Block k must follow exactly k finished blocks of its chain.
+                        if (done[c].load() != k) ++errors;
+                        std::this_thread::yield();  // let another thread try to take the chain
+                        done[c].store(k + 1);
+                        queue.finish(c, k);
+                    }
+                });
+            for (auto& th : pool) th.join();
+            ++g_checks;
+            const std::string what = "BlockChains(" + std::to_string(chains) + ", 7), " +
+                                      std::to_string(threads) + " threads";
+            if (errors.load()) fail(what + ": a block ran out of order or twice at once");
+            for (auto& d : done)
+                if (d.load() != blocks) fail(what + ": a chain did not run every block");
+        }
+    }
+    for (int threads : {1, 2, 3, 16})
+        for (int64_t tiles : {1, 2, 4, 22, 100}) {
+            const std::vector<int64_t> b = fastrnn::group_bounds(tiles, threads);
+            ++g_checks;
+            bool ok = b.size() >= 2 && b.front() == 0 && b.back() == tiles;
+            for (size_t i = 1; ok && i < b.size(); ++i) ok = b[i] > b[i - 1];
+            if (!ok)
+                fail("group_bounds(" + std::to_string(tiles) + ", " + std::to_string(threads) +
+                     ") is not an increasing cover of [0, tiles]");
+        }
+}
+
 void check_pipelines() {
     int alone = 0;
     check_pipeline(0, alone);
@@ -704,6 +749,7 @@ int main() {
         std::printf("path %s: done\n", path.c_str());
     }
     check_pipelines();
+    check_block_chains();
     for (int64_t n : {1, 7, 300, 100003}) {  // no SIMD path: one build for all CPUs
         check_rmsprop<float>(n);
         check_rmsprop<double>(n);
