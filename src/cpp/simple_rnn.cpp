@@ -294,11 +294,12 @@ bool project_up_front(const SimpleRnnProblem<T>& p) {
     return !p.projected_inputs && blas_worthwhile(p.H, p.F, p.F, 1);
 }
 
-// Thread tid's share of the whole projection into `states`: fixed blocks of rows, or whole
-// samples with time-major states (projected inputs only: no product).
+// A thread's share of the whole projection into `states`: runs of fixed blocks of
+// kBlasRowsLarge rows from `blocks` (a WorkQueue over them), or whole samples with time-major
+// states (projected inputs only: no product).
 template <typename T>
 void project_share(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
-                   T* states, int tid, int nt) {
+                   T* states, WorkQueue& blocks, int tid, int nt) {
     if (p.time_major_step) {
         int64_t b0, b1;
         split_range(p.B, 1, tid, nt, b0, b1);
@@ -306,9 +307,12 @@ void project_share(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T
             project_rows(K, p, xin, b * p.T, p.T, states + state_row(p, b, 0), time_stride(p));
         return;
     }
-    int64_t r0, r1;
-    split_range(p.B * p.T, kBlasRowsLarge, tid, nt, r0, r1);
-    if (r0 < r1) project_rows(K, p, xin, r0, r1 - r0, states + r0 * p.H, p.H, kBlasRowsLarge);
+    const int64_t R = p.B * p.T;
+    int64_t k0, k1;
+    while (blocks.next(k0, k1)) {
+        const int64_t r0 = k0 * kBlasRowsLarge, r1 = std::min(R, k1 * kBlasRowsLarge);
+        project_rows(K, p, xin, r0, r1 - r0, states + r0 * p.H, p.H, kBlasRowsLarge);
+    }
 }
 
 // The recurrent part of one step for rows [b0, b0+nb), columns [j0, j1): rows h (stride ld)
@@ -377,9 +381,10 @@ void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
                        (p.T + kTimeBlock - 1) / kTimeBlock);
     if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
     const bool up_front = project_up_front(p);
+    WorkQueue blocks((p.B * p.T + kBlasRowsLarge - 1) / kBlasRowsLarge, threads);
     parallel_region(threads, [&](int tid, int nt) {
         if (up_front) {
-            project_share(K, p, xin, states, tid, nt);
+            project_share(K, p, xin, states, blocks, tid, nt);
             thread_barrier();
         }
         T* masked = scratch.data() + tid * p.B * p.H;
@@ -457,8 +462,9 @@ template <typename T>
 void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                          T* outputs, T* states, int threads, std::vector<T>& scratch) {
     if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
+    WorkQueue blocks((p.B * p.T + kBlasRowsLarge - 1) / kBlasRowsLarge, threads);
     parallel_region(threads, [&](int tid, int nt) {
-        project_share(K, p, xin, states, tid, nt);
+        project_share(K, p, xin, states, blocks, tid, nt);
         thread_barrier();
         int64_t j0, j1;
         split_range(p.H, K.nr, tid, nt, j0, j1);
@@ -909,22 +915,26 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
     const int64_t rows = row_split(K, p, kBlasRowsLarge);
     const int64_t kernel_blocks = p.projected_inputs ? 0 : (F + rows - 1) / rows;
     const int64_t blocks = kernel_blocks + (H + rows - 1) / rows;
-    parallel_region(useful_threads(p.threads, blocks, 1), [&](int tid, int nt) {
-        int64_t r0, r1;
-        split_range(R, 64, tid, nt, r0, r1);
-        previous_states_rows(p, states, r0, r1, hprev.data() + r0 * H, H);
+    const int threads = useful_threads(p.threads, blocks, 1);
+    WorkQueue row_blocks((R + 63) / 64, threads), product_blocks(blocks, threads);
+    parallel_region(threads, [&](int tid, int nt) {
+        int64_t k0, k1;
+        while (row_blocks.next(k0, k1))  // runs of 64 rows
+            previous_states_rows(p, states, k0 * 64, std::min(R, k1 * 64),
+                                 hprev.data() + k0 * 64 * H, H);
         thread_barrier();
         int64_t first, last;
-        split_range(blocks, 1, tid, nt, first, last);
-        for (int64_t block = first; block < last; ++block) {
-            if (block < kernel_blocks) {  // dkernel rows [f0, f0 + m) = x~^T . delta
-                const int64_t f0 = block * rows, m = std::min(rows, F - f0);
-                product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, m, H, R,
-                           false, Activation::Linear, kBlasRowsLarge);
-            } else {  // drecurrent_kernel rows [h0, h0 + m) = hprev^T . delta
-                const int64_t h0 = (block - kernel_blocks) * rows, m = std::min(rows, H - h0);
-                product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, m, H,
-                           R, false, Activation::Linear, kBlasRowsLarge);
+        while (product_blocks.next(first, last)) {
+            for (int64_t block = first; block < last; ++block) {
+                if (block < kernel_blocks) {  // dkernel rows [f0, f0 + m) = x~^T . delta
+                    const int64_t f0 = block * rows, m = std::min(rows, F - f0);
+                    product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, m, H, R,
+                               false, Activation::Linear, kBlasRowsLarge);
+                } else {  // drecurrent_kernel rows [h0, h0 + m) = hprev^T . delta
+                    const int64_t h0 = (block - kernel_blocks) * rows, m = std::min(rows, H - h0);
+                    product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, m, H,
+                               R, false, Activation::Linear, kBlasRowsLarge);
+                }
             }
         }
         int64_t j0, j1;
@@ -959,24 +969,28 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
     const int64_t ld = bias_row ? H + 1 : H;
     std::vector<T>& hprev = workspace<T>(kPrevious);
     hprev.resize(static_cast<size_t>(threads * cr * ld));
+    WorkQueue queue(chunks, threads);
     parallel_region(threads, [&](int tid, int nt) {
         T* hp = hprev.data() + tid * cr * ld;
-        for (int64_t c = tid; c < chunks; c += nt) {
-            const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
-            T* out = partial.data() + c * per;  // dkernel (F, H), drec (H, H), dbias (H,)
-            if (!p.projected_inputs)
-                product<T>(K, out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
-                           false, Activation::Linear, kBlasRowsLarge);
-            previous_states_rows(p, states, r0, r1, hp, ld);
-            if (bias_row)
-                for (int64_t r = 0; r < r1 - r0; ++r) hp[r * ld + H] = T(1);
-            product<T>(K, out + F * H, H, hp, 1, ld, delta + r0 * H, H, nullptr, bias_row ? H + 1 : H,
-                       H, r1 - r0, false, Activation::Linear);
-            if (bias_row) continue;
-            T* db = out + F * H + H * H;
-            std::memset(db, 0, static_cast<size_t>(H) * sizeof(T));
-            for (int64_t r = r0; r < r1; ++r)
-                for (int64_t j = 0; j < H; ++j) db[j] += delta[r * H + j];
+        int64_t c0, c1;
+        while (queue.next(c0, c1)) {
+            for (int64_t c = c0; c < c1; ++c) {
+                const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
+                T* out = partial.data() + c * per;  // dkernel (F, H), drec (H, H), dbias (H,)
+                if (!p.projected_inputs)
+                    product<T>(K, out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
+                               false, Activation::Linear, kBlasRowsLarge);
+                previous_states_rows(p, states, r0, r1, hp, ld);
+                if (bias_row)
+                    for (int64_t r = 0; r < r1 - r0; ++r) hp[r * ld + H] = T(1);
+                product<T>(K, out + F * H, H, hp, 1, ld, delta + r0 * H, H, nullptr, bias_row ? H + 1 : H,
+                           H, r1 - r0, false, Activation::Linear);
+                if (bias_row) continue;
+                T* db = out + F * H + H * H;
+                std::memset(db, 0, static_cast<size_t>(H) * sizeof(T));
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int64_t j = 0; j < H; ++j) db[j] += delta[r * H + j];
+            }
         }
         thread_barrier();
         int64_t e0, e1;
@@ -1028,17 +1042,20 @@ void input_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const
         return;
     }
     const std::vector<T> kernel_t = transposed(p.kernel, p.F, p.H);  // (H, F)
-    const int64_t R = p.B * p.T;
-    parallel_region(useful_threads(p.threads, R, 256), [&](int tid, int nt) {
-        int64_t r0, r1;
-        split_range(R, row_split(K, p, kBlasRowsLarge), tid, nt, r0, r1);
-        if (r0 >= r1) return;
-        product<T>(K, dx + r0 * p.F, p.F, delta + r0 * p.H, p.H, 1, kernel_t.data(), p.F, nullptr,
-               r1 - r0, p.F, p.H, false, Activation::Linear, kBlasRowsLarge);
-        if (!p.input_dropout_mask) return;
-        for (int64_t r = r0; r < r1; ++r) {
-            const T* m = p.input_dropout_mask + (r / p.T) * p.F;
-            for (int64_t f = 0; f < p.F; ++f) dx[r * p.F + f] *= m[f];
+    const int64_t R = p.B * p.T, rows = row_split(K, p, kBlasRowsLarge);
+    const int threads = useful_threads(p.threads, R, 256);
+    WorkQueue blocks((R + rows - 1) / rows, threads);
+    parallel_region(threads, [&](int, int) {
+        int64_t k0, k1;
+        while (blocks.next(k0, k1)) {
+            const int64_t r0 = k0 * rows, r1 = std::min(R, k1 * rows);
+            product<T>(K, dx + r0 * p.F, p.F, delta + r0 * p.H, p.H, 1, kernel_t.data(), p.F,
+                       nullptr, r1 - r0, p.F, p.H, false, Activation::Linear, kBlasRowsLarge);
+            if (!p.input_dropout_mask) continue;
+            for (int64_t r = r0; r < r1; ++r) {
+                const T* m = p.input_dropout_mask + (r / p.T) * p.F;
+                for (int64_t f = 0; f < p.F; ++f) dx[r * p.F + f] *= m[f];
+            }
         }
     });
 }

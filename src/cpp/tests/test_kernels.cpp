@@ -618,6 +618,42 @@ void check_pipeline(int caller, int& failures) {
     }
 }
 
+// WorkQueue: every unit handed out exactly once, in runs that never grow, with 1..4 threads
+// claiming at once (std::thread, so this runs without OpenMP too).
+void check_work_queue() {
+    for (int threads : {1, 2, 3, 4}) {
+        for (int64_t count : {0, 1, 5, 22, 1000}) {
+            fastrnn::WorkQueue queue(count, threads);
+            std::vector<int> taken(static_cast<size_t>(count), 0);
+            std::vector<std::vector<int64_t>> runs(static_cast<size_t>(threads));
+            std::vector<std::thread> pool;
+            for (int t = 0; t < threads; ++t)
+                pool.emplace_back([&, t] {
+                    int64_t b, e;
+                    while (queue.next(b, e)) {
+                        runs[t].push_back(e - b);
+                        for (int64_t u = b; u < e; ++u) ++taken[u];  // a unit belongs to one run
+                    }
+                });
+            for (auto& th : pool) th.join();
+            ++g_checks;
+            const std::string what = "WorkQueue(" + std::to_string(count) + ", " +
+                                      std::to_string(threads) + ")";
+            if (std::any_of(taken.begin(), taken.end(), [](int n) { return n != 1; }))
+                fail(what + ": a unit was not handed out exactly once");
+            for (const auto& r : runs) {
+                if (std::any_of(r.begin(), r.end(), [&](int64_t n) {
+                        return n < 1 || n > queue.largest_run(); }))
+                    fail(what + ": a run is empty or longer than largest_run()");
+                if (!std::is_sorted(r.rbegin(), r.rend()))
+                    fail(what + ": a thread's runs grew");
+            }
+            if (threads == 1 && count > 0 && runs[0].size() != 1)
+                fail(what + ": a lone thread should take everything at once");
+        }
+    }
+}
+
 // BlockChains: every block of every chain handed out exactly once, a chain's blocks in order
 // and never two at a time, with 1..4 threads claiming at once (std::thread, so this runs
 // without OpenMP too); group_bounds: increasing boundaries from 0 to the tile count.
@@ -750,6 +786,7 @@ int main() {
     }
     check_pipelines();
     check_block_chains();
+    check_work_queue();
     for (int64_t n : {1, 7, 300, 100003}) {  // no SIMD path: one build for all CPUs
         check_rmsprop<float>(n);
         check_rmsprop<double>(n);
