@@ -24,10 +24,6 @@
 
 #include "fastrnn/parallel.hpp"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace fastrnn {
 namespace detail {
 namespace {
@@ -48,12 +44,6 @@ inline int64_t process_id() {
     return _getpid();
 #else
     return getpid();
-#endif
-}
-
-inline void cpu_relax() {
-#if defined(__SSE2__)
-    _mm_pause();
 #endif
 }
 

@@ -631,11 +631,12 @@ void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
     }
 }
 
+// Buffers of every row of the batch (B, H) each in `buf`, shared by all threads.
 template <typename T>
-BackwardRows<T> rows_in(std::vector<T>& buf, int tid, int64_t rows, int64_t H, bool carry) {
-    const int64_t n = rows * H;
-    T* base = buf.data() + tid * n * (carry ? 3 : 2);
-    return BackwardRows<T>{base, base + n, carry ? base + 2 * n : nullptr};
+BackwardRows<T> all_rows(std::vector<T>& buf, int64_t B, int64_t H, bool carry) {
+    const int64_t n = B * H;
+    buf.resize(static_cast<size_t>(n * (carry ? 3 : 2)));
+    return BackwardRows<T>{buf.data(), buf.data() + n, carry ? buf.data() + 2 * n : nullptr};
 }
 
 template <typename T>
@@ -748,8 +749,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
     std::vector<T>& buf = workspace<T>(kRows);
     if (split_units(K, p)) {
         const int threads = useful_threads(p.threads, p.H, K.nr);
-        buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
-        BackwardRows<T> shared = rows_in(buf, 0, p.B, p.H, carry);
+        const BackwardRows<T> shared = all_rows(buf, p.B, p.H, carry);
         parallel_region(threads, [&](int tid, int nt) {
             int64_t j0, j1;
             split_range(p.H, K.nr, tid, nt, j0, j1);
@@ -777,8 +777,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
     const std::vector<int64_t> bounds = group_bounds((p.B + split - 1) / split, threads);
     const int64_t group_count = static_cast<int64_t>(bounds.size()) - 1;
     const int64_t blocks = (p.T + delta.steps - 1) / delta.steps;
-    buf.resize(static_cast<size_t>(p.B * p.H * (carry ? 3 : 2)));
-    const BackwardRows<T> all = rows_in(buf, 0, p.B, p.H, carry);
+    const BackwardRows<T> all = all_rows(buf, p.B, p.H, carry);
     // Block k (k = 0 first) holds steps [lo, hi): blocks end where s is a multiple of
     // delta.steps, so the first block processed may be short.
     auto block_steps = [&](int64_t k, int64_t& lo, int64_t& hi) {
@@ -928,12 +927,12 @@ void weight_gradients_by_output(const IsaKernels<T>& K, const SimpleRnnProblem<T
             for (int64_t block = first; block < last; ++block) {
                 if (block < kernel_blocks) {  // dkernel rows [f0, f0 + m) = x~^T . delta
                     const int64_t f0 = block * rows, m = std::min(rows, F - f0);
-                    product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, m, H, R,
-                               false, Activation::Linear, kBlasRowsLarge);
+                    product<T>(K, dkernel + f0 * H, H, xin + f0, 1, F, delta, H, nullptr, m, H,
+                               R, false, Activation::Linear, kBlasRowsLarge);
                 } else {  // drecurrent_kernel rows [h0, h0 + m) = hprev^T . delta
                     const int64_t h0 = (block - kernel_blocks) * rows, m = std::min(rows, H - h0);
-                    product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr, m, H,
-                               R, false, Activation::Linear, kBlasRowsLarge);
+                    product<T>(K, drec + h0 * H, H, hprev.data() + h0, 1, H, delta, H, nullptr,
+                               m, H, R, false, Activation::Linear, kBlasRowsLarge);
                 }
             }
         }
@@ -978,13 +977,13 @@ void weight_gradients(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
                 const int64_t r0 = c * cr, r1 = std::min(R, r0 + cr);
                 T* out = partial.data() + c * per;  // dkernel (F, H), drec (H, H), dbias (H,)
                 if (!p.projected_inputs)
-                    product<T>(K, out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H, r1 - r0,
-                               false, Activation::Linear, kBlasRowsLarge);
+                    product<T>(K, out, H, xin + r0 * F, 1, F, delta + r0 * H, H, nullptr, F, H,
+                               r1 - r0, false, Activation::Linear, kBlasRowsLarge);
                 previous_states_rows(p, states, r0, r1, hp, ld);
                 if (bias_row)
                     for (int64_t r = 0; r < r1 - r0; ++r) hp[r * ld + H] = T(1);
-                product<T>(K, out + F * H, H, hp, 1, ld, delta + r0 * H, H, nullptr, bias_row ? H + 1 : H,
-                           H, r1 - r0, false, Activation::Linear);
+                product<T>(K, out + F * H, H, hp, 1, ld, delta + r0 * H, H, nullptr,
+                           bias_row ? H + 1 : H, H, r1 - r0, false, Activation::Linear);
                 if (bias_row) continue;
                 T* db = out + F * H + H * H;
                 std::memset(db, 0, static_cast<size_t>(H) * sizeof(T));

@@ -14,6 +14,9 @@
 #include <xmmintrin.h>
 #define FASTRNN_HAVE_MXCSR 1
 #endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace fastrnn {
 
@@ -82,7 +85,7 @@ inline void split_range(int64_t count, int64_t block, int tid, int nthreads, int
 
 // A spin-wait's pause.
 inline void cpu_relax() {
-#ifdef FASTRNN_HAVE_MXCSR
+#if defined(__SSE2__)
     _mm_pause();
 #endif
 }
