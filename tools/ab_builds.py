@@ -21,6 +21,7 @@ Needs the project venv (.venv) and a dev build of the working tree (tools/build_
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import shutil
@@ -48,16 +49,26 @@ WORKLOADS = [
 ]
 
 
-def build_old(commit: str, scratch: Path) -> Path:
-    """Worktree of ``commit`` built in place; returns a folder holding it as ``fastrnn_base``."""
-    tree = scratch / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
-                   check=True, capture_output=True)
-    (tree / ".venv").symlink_to(ROOT / ".venv")
-    subprocess.run(["bash", "tools/build_dev.sh"], cwd=tree, check=True, capture_output=True)
-    packages = scratch / "packages"
-    shutil.copytree(tree / "src" / "fastrnn", packages / "fastrnn_base")
-    return packages
+@contextlib.contextmanager
+def old_and_new(commit: str):
+    """Builds ``commit`` in a git worktree and yields the ``ops`` modules of that build
+    (imported as ``fastrnn_base``) and of the working tree; removes the worktree after."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
+                       check=True, capture_output=True)
+        try:
+            (tree / ".venv").symlink_to(ROOT / ".venv")
+            subprocess.run(["bash", "tools/build_dev.sh"], cwd=tree, check=True,
+                           capture_output=True)
+            packages = Path(tmp) / "packages"
+            shutil.copytree(tree / "src" / "fastrnn", packages / "fastrnn_base")
+            sys.path.insert(0, str(packages))
+            sys.path.insert(0, str(ROOT / "src"))
+            yield tuple(importlib.import_module(f"{p}.ops") for p in ("fastrnn_base", "fastrnn"))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
 
 
 def calls(ops, name, B, T, F, H, token_ids, threads):
@@ -114,15 +125,20 @@ def same_bits(a, b) -> bool:
     return all(np.array_equal(u, v) for u, v in zip(arrays(a), arrays(b)))
 
 
-def report(name: str, threads: int, part: str, f_old, f_new, bits: str) -> None:
-    """Alternate old and new calls SAMPLES times each; print the medians and their ratio."""
+def alternated_medians(f_old, f_new, samples: int) -> tuple:
+    """Median seconds of ``f_old`` and of ``f_new`` over ``samples`` calls each, alternated."""
     t_old, t_new = [], []
-    for _ in range(SAMPLES):
+    for _ in range(samples):
         for f, ts in ((f_old, t_old), (f_new, t_new)):
             t0 = time.perf_counter()
             f()
             ts.append(time.perf_counter() - t0)
-    mo, mn = np.median(t_old) * 1e3, np.median(t_new) * 1e3
+    return float(np.median(t_old)), float(np.median(t_new))
+
+
+def report(name: str, threads: int, part: str, f_old, f_new, bits: str) -> None:
+    """Alternate old and new calls SAMPLES times each; print the medians and their ratio."""
+    mo, mn = (t * 1e3 for t in alternated_medians(f_old, f_new, SAMPLES))
     print(f"{name:28s} {threads} thr {part:8s}: old {mo:8.3f} ms  new {mn:8.3f} ms  "
           f"old/new {mo / mn:5.2f}  ({bits})", flush=True)
 
@@ -132,27 +148,20 @@ def main(argv: list) -> int:
         print(__doc__)
         return 2
     commit, words = argv[0], argv[1:]
-    with tempfile.TemporaryDirectory() as tmp:
-        sys.path.insert(0, str(build_old(commit, Path(tmp))))
-        sys.path.insert(0, str(ROOT / "src"))
-        old, new = (importlib.import_module(f"{p}.ops") for p in ("fastrnn_base", "fastrnn"))
-        try:
-            if not words or any(w in "lecture train_on_batch" for w in words):
-                for threads in (1, 2):
-                    f_old, f_new = (lecture_step(p, threads) for p in ("fastrnn_base", "fastrnn"))
+    with old_and_new(commit) as (old, new):
+        if not words or any(w in "lecture train_on_batch" for w in words):
+            for threads in (1, 2):
+                f_old, f_new = (lecture_step(p, threads) for p in ("fastrnn_base", "fastrnn"))
+                bits = "same bits" if same_bits(f_old(), f_new()) else "bits differ"
+                report("lecture train_on_batch", threads, "step", f_old, f_new, bits)
+        for name, *shape in WORKLOADS:
+            if words and not any(w in name for w in words):
+                continue
+            for threads in (1, 2):
+                pairs = zip(calls(old, name, *shape, threads), calls(new, name, *shape, threads))
+                for part, (f_old, f_new) in zip(("forward", "backward"), pairs):
                     bits = "same bits" if same_bits(f_old(), f_new()) else "bits differ"
-                    report("lecture train_on_batch", threads, "step", f_old, f_new, bits)
-            for name, *shape in WORKLOADS:
-                if words and not any(w in name for w in words):
-                    continue
-                for threads in (1, 2):
-                    pairs = zip(calls(old, name, *shape, threads), calls(new, name, *shape, threads))
-                    for part, (f_old, f_new) in zip(("forward", "backward"), pairs):
-                        bits = "same bits" if same_bits(f_old(), f_new()) else "bits differ"
-                        report(name, threads, part, f_old, f_new, bits)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                            str(Path(tmp) / "tree")], capture_output=True)
+                    report(name, threads, part, f_old, f_new, bits)
     return 0
 
 
