@@ -15,9 +15,10 @@ from fastrnn import ops
 
 # (5, 6, 129, 131): per-step products through OpenBLAS when it is linked; (70, 3, 260, 264):
 # weight gradients in whole row blocks (2 per matrix, a partial last one) from one list;
-# (3, 4, 8, 300): few samples, many units
+# (3, 4, 8, 300): few samples, many units; (1, 30, 4, 48), (9, 14, 5, 96): rows of 3 and 6
+# 512-bit vectors, the narrowest the AVX-512 path keeps (panels of two vectors)
 SHAPES = [(13, 37, 5, 24), (2, 9, 3, 300), (1, 20, 4, 16), (64, 12, 8, 64), (5, 6, 129, 131),
-          (70, 3, 260, 264), (3, 4, 8, 300)]
+          (70, 3, 260, 264), (3, 4, 8, 300), (1, 30, 4, 48), (9, 14, 5, 96)]
 
 
 def _everything(p, dtype, threads, **options):
@@ -65,6 +66,22 @@ def test_every_simd_path_agrees_with_generic(rng, dtype, shape, restore_simd_pat
         for got, want in zip(_everything(p, dtype, 2), expected):
             scale = max(1.0, float(np.abs(want).max()))
             np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * scale, err_msg=path)
+
+
+@pytest.mark.skipif("avx512" not in fastrnn.available_simd_paths(), reason="no AVX-512 here")
+@pytest.mark.parametrize("shape", [(1, 40, 3, 32), (8, 30, 5, 24), (4, 20, 3, 100), (1, 25, 3, 8)],
+                         ids=str)
+def test_avx512_path_runs_narrow_layers_on_avx2_kernels(rng, dtype, shape, restore_simd_path):
+    # Rows narrower than three 512-bit vectors, or not a whole number of them, take the AVX2
+    # kernels on the AVX-512 path (faster there): the same bits as the AVX2 path. A lone
+    # sample's chained sums differ between the two kernel sets, so (1, 40, 3, 32) would fail
+    # if the AVX-512 kernels ran.
+    p = make_problem(rng, *shape, h0=True, mask=False, mx=False, mh=False)
+    fastrnn.set_simd_path("avx2")
+    expected = _everything(p, dtype, 2)
+    fastrnn.set_simd_path("avx512")
+    for got, want in zip(_everything(p, dtype, 2), expected):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_embedding_backward_is_bit_identical_across_threads(rng, threads_on_small_problems):

@@ -435,7 +435,7 @@ void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a
     for (i = 0; i < M; ++i) std::memcpy(C + i * ldc, &c_pad[i * W], row_bytes);
 }
 
-// Columns [0, N) of C for the k range of one call: panels of NV vectors, then one vector, then
+// Columns [0, N) of C for the k range of one call: panels of NV vectors, then two, then one vector, then
 // the last N mod W columns (gemm_edge_columns).
 template <typename T, Activation ACT>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
@@ -454,6 +454,18 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         if (i < M)
             gemm_tail_rows<T, MR - 1, NV, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
                                           B + j, ldb, bj, K, accumulate);
+    }
+    // Two vectors left (H = 32 with 512-bit vectors): twice the rows, so that a broadcast of
+    // A feeds two multiply-adds instead of one.
+    for (; j + 2 * W <= N; j += 2 * W) {
+        const T* bj = bias ? bias + j : nullptr;
+        int64_t i = 0;
+        for (; i + MR <= M; i += MR)
+            gemm_tile<T, MR, 2, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
+                                         bj, K, accumulate);
+        if (i < M)
+            gemm_tail_rows<T, MR - 1, 2, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
+                                                  cs_a, B + j, ldb, bj, K, accumulate);
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
@@ -498,6 +510,11 @@ void gemv_with(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T*
     for (; j + NV * W <= N; j += NV * W)
         row_tile_chained<T, NV, ACT>(C + j, A, cs_a, B + j, ldb, bias ? bias + j : nullptr, K,
                                      accumulate);
+    if (j + 2 * W <= N) {
+        row_tile_chained<T, 2, ACT>(C + j, A, cs_a, B + j, ldb, bias ? bias + j : nullptr, K,
+                                    accumulate);
+        j += 2 * W;
+    }
     for (; j + W <= N; j += W)
         row_tile_chained<T, 1, ACT>(C + j, A, cs_a, B + j, ldb, bias ? bias + j : nullptr, K,
                                     accumulate);
@@ -523,7 +540,8 @@ void gemv(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias
 // remainder, and row_tile_chained called with constant sizes was still 4-13 % slower at
 // H = 24 and 32 (float32, AVX2).
 template <typename T, int PV_, int N, Activation ACT>
-inline void fixed_row_tile(T* __restrict C, const T* __restrict A, const T* __restrict B) {
+__attribute__((always_inline)) inline void fixed_row_tile(T* __restrict C, const T* __restrict A,
+                                                          const T* __restrict B) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
     constexpr int CH = PV_ >= 8 ? 1 : 8 / PV_;  // as row_tile_chained
@@ -539,8 +557,11 @@ inline void fixed_row_tile(T* __restrict C, const T* __restrict A, const T* __re
         const int u = k < CHAINED ? k % CH : 0;
         for (int v = 0; v < PV_; ++v) acc[u][v] += a * load(B + k * N + v * W);
     }
+#pragma GCC unroll 8
     for (int v = 0; v < PV_; ++v) {
+#pragma GCC unroll 8
         for (int step = 1; step < CH; step *= 2)  // pairwise, in a fixed order
+#pragma GCC unroll 8
             for (int u = 0; u + step < CH; u += 2 * step) acc[u][v] += acc[u + step][v];
         store(C + v * W, activation_vec<T>(acc[0][v], ACT));
     }
@@ -560,7 +581,9 @@ void fixed_width_steps(T* C, int64_t ldc, const T* A, const T* B, int64_t steps)
         const T* prev = s ? row - ldc : A;
         for (int j = 0; j < PANELS; ++j)
             fixed_row_tile<T, NV, N, ACT>(row + j * NV * W, prev, B + j * NV * W);
-        for (int j = PANELS * NV; j < NV_; ++j)
+        if constexpr (NV_ - PANELS * NV >= 2)
+            fixed_row_tile<T, 2, N, ACT>(row + PANELS * NV * W, prev, B + PANELS * NV * W);
+        for (int j = PANELS * NV + (NV_ - PANELS * NV >= 2 ? 2 : 0); j < NV_; ++j)
             fixed_row_tile<T, 1, N, ACT>(row + j * W, prev, B + j * W);
     }
 }

@@ -739,6 +739,13 @@ std::vector<Case> cases() {
     // More than one weight-gradient chunk (B * T > 512 rows) and B not a multiple of any tile.
     out.push_back({11, 53, 4, 19, A[0], true, true, true, false, false, false, false, true, true, 0.9});
     out.push_back({9, 70, 3, 12, A[3], true, false, false, true, true, true, true, true, true, 0.4});
+    // Rows of three and six 512-bit vectors (float32; 6 and 12 for float64), which the AVX-512
+    // path keeps (narrower rows take the AVX2 kernels): the panels of two vectors and of one,
+    // row tails, a lone sample's chained rows, masked steps.
+    out.push_back({5, 21, 6, 48, A[0], true, true, false, false, false, false, false, true, true, 0.9});
+    out.push_back({1, 40, 5, 48, A[0], true, false, true, true, false, true, true, true, true, 0.7});
+    out.push_back({1, 30, 3, 96, A[2], true, true, false, false, false, false, false, true, true, 0.8});
+    out.push_back({7, 25, 4, 96, A[0], false, true, true, true, true, true, true, true, false, 0.6});
     for (Activation a : A)  // every activation on a tile-edge shape, with and without masks
         for (bool m : {false, true})
             out.push_back({6, 18, 7, 23, a, true, m, m, !m, m, m, !m, true, true, 0.8});
