@@ -81,19 +81,20 @@ const IsaKernels<double>& active_kernels<double>() {
 }
 
 template <typename T>
-const IsaKernels<T>& kernels_for_width(int64_t width) {
+const IsaKernels<T>& kernels_for_layer(int64_t samples, int64_t width) {
     const IsaKernels<T>& K = active_kernels<T>();
     const int64_t zmm_lanes = 64 / static_cast<int64_t>(sizeof(T));
-    const bool narrow = width < 3 * zmm_lanes || width % zmm_lanes != 0;
-    if (current().load(std::memory_order_relaxed) != kAvx512 || !narrow) return K;
+    const bool avx2_ahead =
+        width % zmm_lanes != 0 || (samples == 1 && width < 3 * zmm_lanes);
+    if (current().load(std::memory_order_relaxed) != kAvx512 || !avx2_ahead) return K;
     static const bool has_avx2 = cpu_has(kAvx2);
     if (!has_avx2) return K;
     if constexpr (sizeof(T) == sizeof(float)) return *isa_avx2::kernels_f32();
     else return *isa_avx2::kernels_f64();
 }
 
-template const IsaKernels<float>& kernels_for_width<float>(int64_t);
-template const IsaKernels<double>& kernels_for_width<double>(int64_t);
+template const IsaKernels<float>& kernels_for_layer<float>(int64_t, int64_t);
+template const IsaKernels<double>& kernels_for_layer<double>(int64_t, int64_t);
 
 std::string simd_path() { return path_name(static_cast<Path>(current().load())); }
 

@@ -508,7 +508,7 @@ template <typename T>
 void simple_rnn_forward(const SimpleRnnProblem<T>& problem, T* outputs, T* final_state, T* states) {
     SimpleRnnProblem<T> p = problem;
     p.threads = threads_for_work(p.threads, double(p.B) * p.T * (p.F * p.H + p.H * p.H));
-    const IsaKernels<T>& K = kernels_for_width<T>(p.H);
+    const IsaKernels<T>& K = kernels_for_layer<T>(p.B, p.H);
     const T* xin = masked_inputs(p, workspace<T>(kInputs));
     std::vector<T>& scratch = workspace<T>(kRows);
     if (split_units(K, p)) {
@@ -1067,7 +1067,7 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, co
                          T* dbias, T* dinitial_state) {
     SimpleRnnProblem<T> p = problem;
     p.threads = threads_for_work(p.threads, 2.0 * p.B * p.T * (p.F * p.H + p.H * p.H));
-    const IsaKernels<T>& K = kernels_for_width<T>(p.H);
+    const IsaKernels<T>& K = kernels_for_layer<T>(p.B, p.H);
     const std::vector<T> rec_t = transposed(p.recurrent_kernel, p.H, p.H);
     GroupGradients<T> groups;
     if (fuse_weight_gradients(K, p)) {
@@ -1112,7 +1112,7 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, co
 template <typename T>
 int64_t time_major_step_stride(const SimpleRnnProblem<T>& p) {
     const int64_t rows = p.B * p.H;
-    if (!fuse_weight_gradients(kernels_for_width<T>(p.H), p)) return rows;
+    if (!fuse_weight_gradients(kernels_for_layer<T>(p.B, p.H), p)) return rows;
     constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
     return (((rows + line - 1) / line) | 1) * line;
 }

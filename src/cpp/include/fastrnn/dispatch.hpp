@@ -14,14 +14,15 @@ namespace fastrnn {
 template <typename T>
 const IsaKernels<T>& active_kernels();
 
-// The kernels for a recurrent layer whose rows hold `width` elements: active_kernels(), except
-// on the AVX-512 path for rows narrower than three 512-bit vectors or not a whole number of
-// them, which take the AVX2 kernels: their 256-bit tiles fit such rows with no edge columns
-// and feed more multiply-adds per broadcast (measured on AMD Zen 4, float32, 2 threads: AVX2
-// 1.1-2.6x faster at H = 8, 24, 40 and at H = 32 with 1-8 samples, equal at B = 128, H = 32;
-// AVX-512 ahead from H = 48 with one sample and at H = 128).
+// The kernels for a recurrent layer of `samples` rows of `width` units: active_kernels(),
+// except on the AVX-512 path for widths that are not a whole number of 512-bit vectors (edge
+// columns padded at every step; the AVX2 kernels 1.1-2.6x faster at H = 8, 24, 40, 100 on AMD
+// Zen 4) and for a lone sample narrower than three of them (its chained row kernels: AVX2
+// 1.6x faster forward, 1.1x backward at H = 32). Where both fit, the AVX-512 kernels were
+// ahead: forward 1.1-1.17x at H = 32 from 32 samples, 1.15-1.2x for a lone sample at H = 48
+// and 64; backward within 2 % at H = 32, 1.04-1.13x at H = 48 and 64 with 128 samples.
 template <typename T>
-const IsaKernels<T>& kernels_for_width(int64_t width);
+const IsaKernels<T>& kernels_for_layer(int64_t samples, int64_t width);
 
 // Name of the path in use: "avx512", "avx2" or "generic".
 std::string simd_path();
