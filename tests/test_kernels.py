@@ -261,14 +261,19 @@ def test_projected_inputs_without_kernel(rng, dtype, case, threads_on_small_prob
                                input_dropout_mask=np.ones((7, 9), dtype))
 
 
+# (43, 17, 11): rows split between threads; (32, 5000, 32) and (20, 9000, 3): short and deep
+# (the embedding's weight gradient), the sum split into fixed chunks of k
+@pytest.mark.parametrize("mkn", [(43, 17, 11), (32, 5000, 32), (20, 9000, 3)], ids=str)
 @pytest.mark.parametrize("transpose_a", [False, True])
-def test_matmul_matches_numpy_and_is_thread_independent(rng, dtype, transpose_a,
+def test_matmul_matches_numpy_and_is_thread_independent(rng, dtype, transpose_a, mkn,
                                                         threads_on_small_problems):
-    a = rng.normal(size=(43, 17)).astype(dtype)
-    b = rng.normal(size=(17 if not transpose_a else 43, 11)).astype(dtype)
+    m, k, n = mkn
+    a = rng.normal(size=(k, m) if transpose_a else (m, k)).astype(dtype)
+    b = rng.normal(size=(k, n)).astype(dtype)
     expected = (a.T if transpose_a else a).astype(np.float64) @ b.astype(np.float64)
     got = ops.matmul(a, b, transpose_a=transpose_a, num_threads=1)
-    np.testing.assert_allclose(got, expected, **_tol(dtype))
+    tol = _tol(dtype)  # rounding errors of a sum grow like the square root of its length
+    np.testing.assert_allclose(got, expected, rtol=tol["rtol"], atol=tol["atol"] * np.sqrt(k))
     for threads in (2, 3):
         np.testing.assert_array_equal(
             ops.matmul(a, b, transpose_a=transpose_a, num_threads=threads), got)

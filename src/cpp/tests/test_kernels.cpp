@@ -454,6 +454,37 @@ void check_rmsprop(int64_t n) {
     }
 }
 
+// ops.matmul's product, row-split and (K >= 4096, few rows) chunked over k, against double sums;
+// the same bits for 1-3 threads.
+template <typename T>
+void check_matmul(int64_t M, int64_t N, int64_t K, bool transpose_a, const std::string& path) {
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    std::mt19937_64 gen(static_cast<uint64_t>(M * 131 + N * 7 + K + transpose_a));
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    std::vector<T> a(static_cast<size_t>(M * K)), b(static_cast<size_t>(K * N));
+    for (auto& e : a) e = T(u(gen));
+    for (auto& e : b) e = T(u(gen));
+    std::vector<double> want(static_cast<size_t>(M * N), 0.0);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t k = 0; k < K; ++k) {
+            const double aik = transpose_a ? double(a[k * M + i]) : double(a[i * K + k]);
+            for (int64_t j = 0; j < N; ++j) want[i * N + j] += aik * double(b[k * N + j]);
+        }
+    std::vector<T> first;
+    for (int threads : {1, 2, 3}) {
+        char buf[160];
+        std::snprintf(buf, sizeof(buf), "[%s %s threads=%d] matmul %lldx%lldx%lld%s", path.c_str(),
+                      dtype, threads, (long long)M, (long long)K, (long long)N,
+                      transpose_a ? " (a transposed)" : "");
+        std::vector<T> c(static_cast<size_t>(M * N), T(-7));
+        fastrnn::matmul<T>(c.data(), a.data(), b.data(), M, N, K, transpose_a, threads);
+        const double tol = (sizeof(T) == 4 ? 1e-6 : 1e-14) * std::sqrt(double(K));
+        compare(c, want, tol, buf);
+        if (threads == 1) first = c;
+        else identical(c, first, buf);
+    }
+}
+
 // The fused Adam step (with and without amsgrad) against the formula in double.
 template <typename T>
 void check_adam(int64_t n, bool amsgrad) {
@@ -789,6 +820,12 @@ int main() {
             check_token_ids<float>(btvh[0], btvh[1], btvh[2], btvh[3], path);
             check_token_ids<double>(btvh[0], btvh[1], btvh[2], btvh[3], path);
         }
+        for (auto mnk : {std::vector<int64_t>{43, 11, 17}, {32, 32, 5000}, {7, 40, 4100},
+                         {50, 3, 9000}})
+            for (bool transpose_a : {false, true}) {
+                check_matmul<float>(mnk[0], mnk[1], mnk[2], transpose_a, path);
+                check_matmul<double>(mnk[0], mnk[1], mnk[2], transpose_a, path);
+            }
         std::printf("path %s: done\n", path.c_str());
     }
     check_pipelines();
