@@ -435,8 +435,8 @@ void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a
     for (i = 0; i < M; ++i) std::memcpy(C + i * ldc, &c_pad[i * W], row_bytes);
 }
 
-// Columns [0, N) of C for the k range of one call: panels of NV vectors, then two, then one vector, then
-// the last N mod W columns (gemm_edge_columns).
+// Columns [0, N) of C for the k range of one call: panels of NV vectors, then of two, then of
+// one vector, then the last N mod W columns (gemm_edge_columns).
 template <typename T, Activation ACT>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate) {
@@ -455,17 +455,18 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
             gemm_tail_rows<T, MR - 1, NV, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
                                           B + j, ldb, bj, K, accumulate);
     }
-    // Two vectors left (H = 32 with 512-bit vectors): twice the rows, so that a broadcast of
-    // A feeds two multiply-adds instead of one.
+    // Two vectors left (H = 32 with 512-bit vectors): an MR x 2 tile, two multiply-adds per
+    // broadcast of A (as 2*MR x 1 tiles, one: the AVX-512 forward at H = 32 was 1.15-1.2x
+    // slower than AVX2's, now within 1-3 %).
     for (; j + 2 * W <= N; j += 2 * W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
             gemm_tile<T, MR, 2, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
-                                         bj, K, accumulate);
+                                     bj, K, accumulate);
         if (i < M)
             gemm_tail_rows<T, MR - 1, 2, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
-                                                  cs_a, B + j, ldb, bj, K, accumulate);
+                                              cs_a, B + j, ldb, bj, K, accumulate);
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
@@ -538,7 +539,9 @@ void gemv(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias
 // of B (row stride N). The loops unroll completely and every accumulator stays in a register;
 // with runtime sizes GCC kept the accumulators in memory between the chained loop and its
 // remainder, and row_tile_chained called with constant sizes was still 4-13 % slower at
-// H = 24 and 32 (float32, AVX2).
+// H = 24 and 32 (float32, AVX2). Always inlined, its pairwise sums unrolled: with 512-bit
+// vectors GCC made it an out-of-line call per panel and step, its sums a loop through the
+// stack (a lone sample at H = 32: 0.084 -> 0.076 ms for 1000 steps).
 template <typename T, int PV_, int N, Activation ACT>
 __attribute__((always_inline)) inline void fixed_row_tile(T* __restrict C, const T* __restrict A,
                                                           const T* __restrict B) {
@@ -568,22 +571,23 @@ __attribute__((always_inline)) inline void fixed_row_tile(T* __restrict C, const
 }
 
 // gemv_steps for a width of NV_ vectors known at compile time: gemv_with's panels (of
-// tile_vectors, then single vectors) as fixed_row_tile, the same arithmetic. H = 32 float32
-// (AVX2): 1.2x faster per step than the runtime-sized loops.
+// tile_vectors, then at most one of two vectors, then single vectors) as fixed_row_tile, the
+// same arithmetic. H = 32 float32 (AVX2): 1.2x faster per step than the runtime-sized loops.
 template <typename T, int NV_, Activation ACT>
 void fixed_width_steps(T* C, int64_t ldc, const T* A, const T* B, int64_t steps) {
     constexpr int W = vec_width<T>();
     constexpr int NV = tile_vectors<T>();
     constexpr int N = NV_ * W;
     constexpr int PANELS = NV_ / NV;
+    constexpr bool PAIR = NV_ - PANELS * NV >= 2;  // a panel of two vectors after them
     for (int64_t s = 0; s < steps; ++s) {
         T* row = C + s * ldc;
         const T* prev = s ? row - ldc : A;
         for (int j = 0; j < PANELS; ++j)
             fixed_row_tile<T, NV, N, ACT>(row + j * NV * W, prev, B + j * NV * W);
-        if constexpr (NV_ - PANELS * NV >= 2)
+        if constexpr (PAIR)
             fixed_row_tile<T, 2, N, ACT>(row + PANELS * NV * W, prev, B + PANELS * NV * W);
-        for (int j = PANELS * NV + (NV_ - PANELS * NV >= 2 ? 2 : 0); j < NV_; ++j)
+        for (int j = PANELS * NV + (PAIR ? 2 : 0); j < NV_; ++j)
             fixed_row_tile<T, 1, N, ACT>(row + j * W, prev, B + j * W);
     }
 }

@@ -18,7 +18,7 @@ const IsaKernels<T>& active_kernels();
 // except on the AVX-512 path for widths that are not a whole number of 512-bit vectors (edge
 // columns padded at every step; the AVX2 kernels 1.1-2.6x faster at H = 8, 24, 40, 100 on AMD
 // Zen 4) and for a lone sample narrower than three of them (its chained row kernels: AVX2
-// 1.6x faster forward, 1.1x backward at H = 32). Where both fit, the AVX-512 kernels were
+// 1.25x faster forward, 1.1x backward at H = 32). Where both fit, the AVX-512 kernels were
 // ahead: forward 1.1-1.17x at H = 32 from 32 samples, 1.15-1.2x for a lone sample at H = 48
 // and 64; backward within 2 % at H = 32, 1.04-1.13x at H = 48 and 64 with 128 samples.
 template <typename T>
