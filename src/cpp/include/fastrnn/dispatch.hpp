@@ -19,7 +19,7 @@ const IsaKernels<T>& active_kernels();
 // columns padded at every step; the AVX2 kernels 1.1-2.6x faster at H = 8, 24, 40, 100 on AMD
 // Zen 4) and for a lone sample narrower than three of them (its chained row kernels: AVX2
 // 1.25x faster forward, 1.1x backward at H = 32). Where both fit, the AVX-512 kernels were
-// ahead: forward 1.1-1.17x at H = 32 from 32 samples, 1.15-1.2x for a lone sample at H = 48
+// ahead: forward 1.03-1.17x at H = 32 from 32 samples, 1.15-1.2x for a lone sample at H = 48
 // and 64; backward within 2 % at H = 32, 1.04-1.13x at H = 48 and 64 with 128 samples.
 template <typename T>
 const IsaKernels<T>& kernels_for_layer(int64_t samples, int64_t width);
