@@ -76,6 +76,63 @@ inline typename Vec<T>::type load(const T* p) {
 template <typename T>
 inline void store(T* p, typename Vec<T>::type v) { std::memcpy(p, &v, sizeof(v)); }
 
+#if defined(__AVX2__)
+// AVX2 maskload/maskstore lanes [0, n): all bits set in those lanes, zero in the others.
+template <typename T>
+inline auto lane_mask(int n) {
+    alignas(32) static constexpr int64_t kOnes[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+    alignas(32) static constexpr int32_t kOnes32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                       0, 0, 0, 0, 0, 0, 0, 0};
+    if constexpr (std::is_same<T, float>::value)
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes32 + 8 - n));
+    else
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes + 4 - n));
+}
+#endif
+
+// The first n (0 < n < lanes) elements of p, zeros in the other lanes, and the store of the
+// first n lanes of v: masked loads and stores where the ISA has them, so that neither touches
+// memory past p + n; a copy through a zeroed vector otherwise.
+template <typename T>
+inline typename Vec<T>::type load_partial(const T* p, int n) {
+    constexpr bool f32 = std::is_same<T, float>::value;
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+        if constexpr (f32) return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+        else return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1), p);
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (kVecBytes == 32) {
+        if constexpr (f32) return _mm256_maskload_ps(p, lane_mask<T>(n));
+        else return _mm256_maskload_pd(p, lane_mask<T>(n));
+    }
+#endif
+    (void)f32;
+    typename Vec<T>::type v{};
+    std::memcpy(&v, p, static_cast<size_t>(n) * sizeof(T));
+    return v;
+}
+
+template <typename T>
+inline void store_partial(T* p, typename Vec<T>::type v, int n) {
+    constexpr bool f32 = std::is_same<T, float>::value;
+#if defined(__AVX512F__)
+    if constexpr (kVecBytes == 64) {
+        if constexpr (f32) return _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+        else return _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1), v);
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (kVecBytes == 32) {
+        if constexpr (f32) return _mm256_maskstore_ps(p, lane_mask<T>(n), v);
+        else return _mm256_maskstore_pd(p, lane_mask<T>(n), v);
+    }
+#endif
+    (void)f32;
+    std::memcpy(p, &v, static_cast<size_t>(n) * sizeof(T));
+}
+
 // Every lane = s: a broadcast. Written as s - 0, which the compiler folds away; `0 + s`
 // would cost an addition in every use (0 + -0 is +0, so it cannot be folded).
 template <typename T>
@@ -405,34 +462,54 @@ inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t 
     }
 }
 
-// The last nc < W columns: B's columns copied into zero-padded rows one vector wide, so that
-// the one-vector register tiles do the work, with the arithmetic of every other column (a
-// scalar loop over runtime-sized rows kept its sums in memory: one store and reload per
-// multiply-add, 1.6-2.3x slower layers whose width is not a multiple of the vector).
+// One register tile of R rows over the last nc < W columns: B, C and the bias read and C
+// written through masked loads and stores (load_partial), the other lanes zero and never
+// stored, with the arithmetic of every other column (B's columns copied into zero-padded rows
+// at every call cost the recurrent step of narrow layers up to 2.6x; a scalar loop before that
+// kept its sums in memory, 1.6-2.3x).
+template <typename T, int R, Activation ACT>
+inline void gemm_edge_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t rs_a,
+                           int64_t cs_a, const T* __restrict B, int64_t ldb,
+                           const T* __restrict bias, int nc, int64_t K, bool accumulate) {
+    using V = typename Vec<T>::type;
+    V acc[R];
+    const V b0 = bias ? load_partial(bias, nc) : V{};
+    for (int r = 0; r < R; ++r)
+        acc[r] = bias ? b0 : (accumulate ? load_partial(C + r * ldc, nc) : V{});
+    for (int64_t k = 0; k < K; ++k) {
+        const V b = load_partial(B + k * ldb, nc);
+        for (int r = 0; r < R; ++r) acc[r] += splat<T>(A[r * rs_a + k * cs_a]) * b;
+    }
+    for (int r = 0; r < R; ++r) store_partial(C + r * ldc, activation_vec<T>(acc[r], ACT), nc);
+}
+
+template <typename T, int R, Activation ACT>
+inline void gemm_edge_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t rs_a,
+                                int64_t cs_a, const T* B, int64_t ldb, const T* bias, int nc,
+                                int64_t K, bool accumulate) {
+    if constexpr (R > 0) {
+        if (rows == R)
+            gemm_edge_tile<T, R, ACT>(C, ldc, A, rs_a, cs_a, B, ldb, bias, nc, K, accumulate);
+        else
+            gemm_edge_tail_rows<T, R - 1, ACT>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, nc, K,
+                                               accumulate);
+    }
+}
+
+// The last nc < W columns of C, in tiles of 2*MR rows.
 template <typename T, Activation ACT>
 void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                        int64_t ldb, const T* bias, int64_t M, int64_t nc, int64_t K,
                        bool accumulate) {
     constexpr int MR = tile_rows<T>();
-    constexpr int W = vec_width<T>();
-    const size_t row_bytes = static_cast<size_t>(nc) * sizeof(T);
-    thread_local std::vector<T> b_pad, c_pad;  // (K, W) and (M, W)
-    b_pad.assign(static_cast<size_t>(K * W), T(0));
-    for (int64_t k = 0; k < K; ++k) std::memcpy(&b_pad[k * W], B + k * ldb, row_bytes);
-    T bias_pad[W] = {};
-    if (bias) std::memcpy(bias_pad, bias, row_bytes);
-    c_pad.assign(static_cast<size_t>(M * W), T(0));
-    if (accumulate && !bias)
-        for (int64_t i = 0; i < M; ++i) std::memcpy(&c_pad[i * W], C + i * ldc, row_bytes);
-    const T* bp = bias ? bias_pad : nullptr;
+    const int n = static_cast<int>(nc);
     int64_t i = 0;
     for (; i + 2 * MR <= M; i += 2 * MR)
-        gemm_tile<T, 2 * MR, 1, ACT>(&c_pad[i * W], W, A + i * rs_a, rs_a, cs_a, b_pad.data(), W,
-                                     bp, K, accumulate);
+        gemm_edge_tile<T, 2 * MR, ACT>(C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a, B, ldb, bias, n,
+                                       K, accumulate);
     if (i < M)
-        gemm_tail_rows<T, 2 * MR - 1, 1, ACT>(M - i, &c_pad[i * W], W, A + i * rs_a, rs_a, cs_a,
-                                              b_pad.data(), W, bp, K, accumulate);
-    for (i = 0; i < M; ++i) std::memcpy(C + i * ldc, &c_pad[i * W], row_bytes);
+        gemm_edge_tail_rows<T, 2 * MR - 1, ACT>(M - i, C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a,
+                                                B, ldb, bias, n, K, accumulate);
 }
 
 // Columns [0, N) of C for the k range of one call: panels of NV vectors, then of two, then of
