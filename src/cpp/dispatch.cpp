@@ -84,8 +84,9 @@ template <typename T>
 const IsaKernels<T>& kernels_for_layer(int64_t samples, int64_t width) {
     const IsaKernels<T>& K = active_kernels<T>();
     const int64_t zmm_lanes = 64 / static_cast<int64_t>(sizeof(T));
-    const bool avx2_ahead =
-        width % zmm_lanes != 0 || (samples == 1 && width < 3 * zmm_lanes);
+    const bool lone_and_narrow = samples == 1 && width < 3 * zmm_lanes;
+    const bool under_two_tiles = samples > 1 && samples < 2 * K.mr;
+    const bool avx2_ahead = width % zmm_lanes != 0 || lone_and_narrow || under_two_tiles;
     if (current().load(std::memory_order_relaxed) != kAvx512 || !avx2_ahead) return K;
     static const bool has_avx2 = cpu_has(kAvx2);
     if (!has_avx2) return K;
