@@ -294,6 +294,12 @@ bool project_up_front(const SimpleRnnProblem<T>& p) {
     return !p.projected_inputs && blas_worthwhile(p.H, p.F, p.F, 1);
 }
 
+// The fixed blocks of kBlasRowsLarge rows that project_share hands out.
+template <typename T>
+int64_t projection_blocks(const SimpleRnnProblem<T>& p) {
+    return (p.B * p.T + kBlasRowsLarge - 1) / kBlasRowsLarge;
+}
+
 // A thread's share of the whole projection into `states`: runs of fixed blocks of
 // kBlasRowsLarge rows from `blocks` (a WorkQueue over them), or whole samples with time-major
 // states (projected inputs only: no product).
@@ -381,7 +387,7 @@ void forward_split_batch(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, c
                        (p.T + kTimeBlock - 1) / kTimeBlock);
     if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
     const bool up_front = project_up_front(p);
-    WorkQueue blocks((p.B * p.T + kBlasRowsLarge - 1) / kBlasRowsLarge, threads);
+    WorkQueue blocks(projection_blocks(p), threads);
     parallel_region(threads, [&](int tid, int nt) {
         if (up_front) {
             project_share(K, p, xin, states, blocks, tid, nt);
@@ -462,7 +468,7 @@ template <typename T>
 void forward_split_units(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                          T* outputs, T* states, int threads, std::vector<T>& scratch) {
     if (p.recurrent_dropout_mask) scratch.resize(static_cast<size_t>(threads * p.B * p.H));
-    WorkQueue blocks((p.B * p.T + kBlasRowsLarge - 1) / kBlasRowsLarge, threads);
+    WorkQueue blocks(projection_blocks(p), threads);
     parallel_region(threads, [&](int tid, int nt) {
         project_share(K, p, xin, states, blocks, tid, nt);
         thread_barrier();
