@@ -73,9 +73,10 @@ def test_every_simd_path_agrees_with_generic(rng, dtype, shape, restore_simd_pat
                          ids=str)
 def test_avx512_path_runs_narrow_layers_on_avx2_kernels(rng, dtype, shape, restore_simd_path):
     # On the AVX-512 path, layers whose width is not a whole number of 512-bit vectors, lone
-    # samples narrower than three of them and batches of fewer than 24 samples take the AVX2
-    # kernels (faster there): the same bits as the AVX2 path. A lone sample's chained sums differ between the two kernel sets,
-    # so (1, 40, 3, 32) would fail if the AVX-512 kernels ran.
+    # samples narrower than three of them and batches of 7 to 23 samples take the AVX2
+    # kernels (faster there): the same bits as the AVX2 path. A lone sample's chained sums
+    # differ between the two kernel sets, so (1, 40, 3, 32) would fail if the AVX-512 kernels
+    # ran.
     p = make_problem(rng, *shape, h0=True, mask=False, mx=False, mh=False)
     fastrnn.set_simd_path("avx2")
     expected = _everything(p, dtype, 2)

@@ -83,15 +83,17 @@ const IsaKernels<double>& active_kernels<double>() {
 template <typename T>
 const IsaKernels<T>& kernels_for_layer(int64_t samples, int64_t width) {
     const IsaKernels<T>& K = active_kernels<T>();
+    static const bool has_avx2 = cpu_has(kAvx2);
+    if (current().load(std::memory_order_relaxed) != kAvx512 || !has_avx2) return K;
+    const IsaKernels<T>* avx2 = nullptr;
+    if constexpr (sizeof(T) == sizeof(float)) avx2 = isa_avx2::kernels_f32();
+    else avx2 = isa_avx2::kernels_f64();
     const int64_t zmm_lanes = 64 / static_cast<int64_t>(sizeof(T));
     const bool lone_and_narrow = samples == 1 && width < 3 * zmm_lanes;
-    const bool under_two_tiles = samples > 1 && samples < 2 * K.mr;
-    const bool avx2_ahead = width % zmm_lanes != 0 || lone_and_narrow || under_two_tiles;
-    if (current().load(std::memory_order_relaxed) != kAvx512 || !avx2_ahead) return K;
-    static const bool has_avx2 = cpu_has(kAvx2);
-    if (!has_avx2) return K;
-    if constexpr (sizeof(T) == sizeof(float)) return *isa_avx2::kernels_f32();
-    else return *isa_avx2::kernels_f64();
+    // More row tiles than one for AVX2, fewer than two for AVX-512.
+    const bool better_split = samples > avx2->mr && samples < 2 * K.mr;
+    const bool avx2_ahead = width % zmm_lanes != 0 || lone_and_narrow || better_split;
+    return avx2_ahead ? *avx2 : K;
 }
 
 template const IsaKernels<float>& kernels_for_layer<float>(int64_t, int64_t);

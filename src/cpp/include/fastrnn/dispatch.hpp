@@ -18,9 +18,10 @@ const IsaKernels<T>& active_kernels();
 // except on the AVX-512 path, where the AVX2 kernels were faster (AMD Zen 4, float32, 2
 // threads) for widths that are not a whole number of 512-bit vectors (1.1-2.6x at H = 8, 24,
 // 40, 100), for a lone sample narrower than three of them (its chained row kernels: 1.25x
-// forward, 1.1x backward at H = 32) and for batches of fewer than two AVX-512 row tiles
-// (2 x 12 samples; AVX2's tiles of 6 split them between threads: 1.15-1.4x at 8 and 16
-// samples). Elsewhere the AVX-512 kernels were ahead: forward 1.03-1.17x at H = 32 from 32
+// forward, 1.1x backward at H = 32) and for batches of more than one AVX2 row tile but fewer
+// than two AVX-512 ones (7-23 samples: AVX2's tiles of 6 split them between threads, AVX-512's
+// of 12 hardly: 1.15-1.4x at 8 and 16 samples; at 4 samples, one tile for both, AVX-512 was
+// 1.08x ahead). Elsewhere the AVX-512 kernels were ahead: forward 1.03-1.17x at H = 32 from 32
 // samples, 1.15-1.2x for a lone sample at H = 48 and 64; backward within 2 % at H = 32,
 // 1.04-1.13x at H = 48 and 64 with 128 samples. The choice depends only on the layer's shape,
 // never on the thread count, so results stay bit-identical for any thread count.
