@@ -88,11 +88,10 @@ const IsaKernels<T>& kernels_for_layer(int64_t samples, int64_t width) {
     const IsaKernels<T>* avx2 = nullptr;
     if constexpr (sizeof(T) == sizeof(float)) avx2 = isa_avx2::kernels_f32();
     else avx2 = isa_avx2::kernels_f64();
-    const int64_t zmm_lanes = 64 / static_cast<int64_t>(sizeof(T));
-    const bool lone_and_narrow = samples == 1 && width < 3 * zmm_lanes;
+    const bool lone_and_narrow = samples == 1 && width < 3 * K.lanes;
     // More row tiles than one for AVX2, fewer than two for AVX-512.
     const bool better_split = samples > avx2->mr && samples < 2 * K.mr;
-    const bool avx2_ahead = width % zmm_lanes != 0 || lone_and_narrow || better_split;
+    const bool avx2_ahead = width % K.lanes != 0 || lone_and_narrow || better_split;
     return avx2_ahead ? *avx2 : K;
 }
 

@@ -77,16 +77,13 @@ template <typename T>
 inline void store(T* p, typename Vec<T>::type v) { std::memcpy(p, &v, sizeof(v)); }
 
 #if defined(__AVX2__)
-// AVX2 maskload/maskstore lanes [0, n): all bits set in those lanes, zero in the others.
+// AVX2 maskload/maskstore lanes [0, n): all bits set in those lanes, zero in the others (a
+// double's lane is two of the table's 32-bit words).
 template <typename T>
-inline auto lane_mask(int n) {
-    alignas(32) static constexpr int64_t kOnes[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
-    alignas(32) static constexpr int32_t kOnes32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                       0, 0, 0, 0, 0, 0, 0, 0};
-    if constexpr (std::is_same<T, float>::value)
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes32 + 8 - n));
-    else
-        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes + 4 - n));
+inline __m256i lane_mask(int n) {
+    static constexpr int32_t kOnes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    constexpr int words = static_cast<int>(sizeof(T) / sizeof(int32_t));
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes + 8 - n * words));
 }
 #endif
 

@@ -7,6 +7,7 @@
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/kernels.hpp"
 #include "fastrnn/parallel.hpp"
+#include "fastrnn/partial_sums.hpp"
 
 namespace fastrnn {
 namespace {
@@ -50,11 +51,7 @@ void deep_matmul(const IsaKernels<T>& Kt, T* C, const T* A, int64_t rs_a, int64_
     parallel_region(threads_for_work(threads, double(elements) * chunks), [&](int tid, int count) {
         int64_t e0, e1;
         split_range(elements, 64, tid, count, e0, e1);
-        for (int64_t e = e0; e < e1; ++e) {
-            T sum = partial[e];
-            for (int64_t c = 1; c < chunks; ++c) sum += partial[c * elements + e];
-            C[e] = sum;
-        }
+        sum_in_order(partial.data(), chunks, elements, e0, e1, C + e0);
     });
 }
 

@@ -17,6 +17,7 @@
 #include "fastrnn/dispatch.hpp"
 #include "fastrnn/kernels.hpp"
 #include "fastrnn/parallel.hpp"
+#include "fastrnn/partial_sums.hpp"
 #include "fastrnn/pipeline.hpp"
 #include "fastrnn/scatter.hpp"
 
@@ -889,17 +890,14 @@ void previous_states_rows(const SimpleRnnProblem<T>& p, const T* states, int64_t
 template <typename T>
 void sum_partials(const T* partial, int64_t count, int64_t per, int64_t kernel_size, int64_t H,
                   int64_t e0, int64_t e1, T* dkernel, T* drec, T* dbias) {
-    for (int64_t e = e0; e < e1; ++e) {
-        T sum = partial[e];
-        for (int64_t c = 1; c < count; ++c) sum += partial[c * per + e];
-        if (e < kernel_size) {
-            if (dkernel) dkernel[e] = sum;
-        } else if (e < kernel_size + H * H) {
-            drec[e - kernel_size] = sum;
-        } else if (dbias) {
-            dbias[e - kernel_size - H * H] = sum;
-        }
-    }
+    // Elements [lo, hi) of a block go to out (nullptr: not wanted).
+    auto part = [&](int64_t lo, int64_t hi, T* out) {
+        const int64_t a = std::max(e0, lo), b = std::min(e1, hi);
+        if (out && a < b) sum_in_order(partial, count, per, a, b, out + (a - lo));
+    };
+    part(0, kernel_size, dkernel);
+    part(kernel_size, kernel_size + H * H, drec);
+    part(kernel_size + H * H, kernel_size + H * H + H, dbias);
 }
 
 // Rows of one weight-gradient chunk: fixed by the problem size only, never by the thread count.
