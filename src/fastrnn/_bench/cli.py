@@ -99,7 +99,8 @@ def run(args, log=print) -> dict:
     for note in skipped_notes:
         progress("  " + note)
 
-    cores = [("start", machine.core_speeds(rounds=1 if args.smoke else 9))]
+    probe_rounds = 1 if args.smoke else 9  # per-core speed probe, at the start and the end
+    cores = [("start", machine.core_speeds(rounds=probe_rounds))]
     sgemm = {}
     for n in args.threads:
         sgemm[n] = machine.sgemm_ceiling(n, n=256 if args.smoke else 0,
@@ -136,7 +137,7 @@ def run(args, log=print) -> dict:
         sgemm[n]["readings_gflops"] = [sgemm[n]["gflops"], again["gflops"]]
         sgemm[n]["gflops"] = max(sgemm[n]["gflops"], again["gflops"])
     report.annotate(records, sgemm)
-    cores.append(("end", machine.core_speeds(rounds=1 if args.smoke else 9)))
+    cores.append(("end", machine.core_speeds(rounds=probe_rounds)))
 
     memory: dict = {}
     if not args.no_memory and not deadline.expired():
