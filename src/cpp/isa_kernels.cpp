@@ -388,11 +388,17 @@ void step_delta(T* delta, const T* g_next, const T* dout, T* carry, const T* y, 
 
 // ---------------------------------------------------------------- GEMM
 
+// Runs of k summed into one tile after another (see IsaKernels::gemm_runs): run o reads A and
+// B at A + o * a and B + o * b. A plain product is one run.
+struct Runs {
+    int64_t count = 1, a = 0, b = 0;
+};
+
 // One register tile: MR_ rows x NV_ vectors of columns, all accumulators in registers.
 template <typename T, int MR_, int NV_, Activation ACT>
 inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t rs_a,
                       int64_t cs_a, const T* __restrict B, int64_t ldb, const T* __restrict bias,
-                      int64_t K, bool accumulate) {
+                      int64_t K, bool accumulate, Runs runs) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
     V acc[MR_][NV_];
@@ -400,14 +406,15 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
         for (int v = 0; v < NV_; ++v)
             acc[r][v] = bias ? load(bias + v * W)
                              : (accumulate ? load(C + r * ldc + v * W) : V{});
-    for (int64_t k = 0; k < K; ++k) {
-        V b[NV_];
-        for (int v = 0; v < NV_; ++v) b[v] = load(B + k * ldb + v * W);
-        for (int r = 0; r < MR_; ++r) {
-            const V a = splat<T>(A[r * rs_a + k * cs_a]);
-            for (int v = 0; v < NV_; ++v) acc[r][v] += a * b[v];
+    for (int64_t o = 0; o < runs.count; ++o, A += runs.a, B += runs.b)
+        for (int64_t k = 0; k < K; ++k) {
+            V b[NV_];
+            for (int v = 0; v < NV_; ++v) b[v] = load(B + k * ldb + v * W);
+            for (int r = 0; r < MR_; ++r) {
+                const V a = splat<T>(A[r * rs_a + k * cs_a]);
+                for (int v = 0; v < NV_; ++v) acc[r][v] += a * b[v];
+            }
         }
-    }
     for (int r = 0; r < MR_; ++r)
         for (int v = 0; v < NV_; ++v) store(C + r * ldc + v * W, activation_vec<T>(acc[r][v], ACT));
 }
@@ -450,12 +457,13 @@ inline void row_tile_chained(T* __restrict C, const T* __restrict A, int64_t cs_
 template <typename T, int R, int NV_, Activation ACT>
 inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t rs_a,
                            int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t K,
-                           bool accumulate) {
+                           bool accumulate, Runs runs) {
     if constexpr (R > 0) {
         if (rows == R)
-            gemm_tile<T, R, NV_, ACT>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
+            gemm_tile<T, R, NV_, ACT>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate, runs);
         else
-            gemm_tail_rows<T, R - 1, NV_, ACT>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate);
+            gemm_tail_rows<T, R - 1, NV_, ACT>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, K,
+                                               accumulate, runs);
     }
 }
 
@@ -510,10 +518,11 @@ void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a
 }
 
 // Columns [0, N) of C for the k range of one call: panels of NV vectors, then of two, then of
-// one vector, then the last N mod W columns (gemm_edge_columns).
+// one vector, then the last N mod W columns (gemm_edge_columns); `runs` runs of k each.
 template <typename T, Activation ACT>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
-                 int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate) {
+                 int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
+                 Runs runs = {}) {
     constexpr int MR = tile_rows<T>();
     constexpr int W = vec_width<T>();
     constexpr int NV = tile_vectors<T>();
@@ -524,10 +533,10 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
             gemm_tile<T, MR, NV, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                 K, accumulate);
+                                 K, accumulate, runs);
         if (i < M)
             gemm_tail_rows<T, MR - 1, NV, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
-                                          B + j, ldb, bj, K, accumulate);
+                                          B + j, ldb, bj, K, accumulate, runs);
     }
     // Two vectors left (H = 32 with 512-bit vectors): an MR x 2 tile, two multiply-adds per
     // broadcast of A (as 2*MR x 1 tiles, one: the AVX-512 forward at H = 32 was 1.15-1.2x
@@ -537,23 +546,27 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
             gemm_tile<T, MR, 2, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
-                                     bj, K, accumulate);
+                                     bj, K, accumulate, runs);
         if (i < M)
             gemm_tail_rows<T, MR - 1, 2, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
-                                              cs_a, B + j, ldb, bj, K, accumulate);
+                                              cs_a, B + j, ldb, bj, K, accumulate, runs);
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + 2 * MR <= M; i += 2 * MR)
             gemm_tile<T, 2 * MR, 1, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
-                                    bj, K, accumulate);
+                                    bj, K, accumulate, runs);
         if (i < M)
             gemm_tail_rows<T, 2 * MR - 1, 1, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
-                                             cs_a, B + j, ldb, bj, K, accumulate);
+                                             cs_a, B + j, ldb, bj, K, accumulate, runs);
     }
-    if (j < N) gemm_edge_columns<T, ACT>(C + j, ldc, A, rs_a, cs_a, B + j, ldb,
-                                         bias ? bias + j : nullptr, M, N - j, K, accumulate);
+    // Edge columns run by run: C holds the sums between runs, the same bits (several runs
+    // come only from gemm_runs, with ACT = Linear).
+    for (int64_t o = 0; j < N && o < runs.count; ++o)
+        gemm_edge_columns<T, ACT>(C + j, ldc, A + o * runs.a, rs_a, cs_a, B + o * runs.b + j, ldb,
+                                  o ? nullptr : (bias ? bias + j : nullptr), M, N - j, K,
+                                  o ? true : accumulate);
 }
 
 template <typename T, Activation ACT>
@@ -719,12 +732,22 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
     }
 }
 
+// Runs of k added to C one after another, each run's products in k order (IsaKernels::gemm_runs).
+template <typename T>
+void gemm_runs(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, int64_t run_a,
+               const T* B, int64_t ldb, int64_t run_b, int64_t M, int64_t N, int64_t K,
+               int64_t runs) {
+    if (runs > 0 && K > 0)
+        gemm_panels<T, Activation::Linear>(C, ldc, A, rs_a, cs_a, B, ldb, nullptr, M, N, K, true,
+                                           Runs{runs, run_a, run_b});
+}
+
 template <typename T>
 const IsaKernels<T>* table() {
     // mr: every row tile used (MR, 2*MR and their tails) starts at a multiple of 2*MR when
     // callers split rows in multiples of it, so no row's arithmetic depends on the split.
     static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(), vec_width<T>(),
-                                 &gemm<T>, &gemv<T>, &gemv_steps<T>,
+                                 &gemm<T>, &gemm_runs<T>, &gemv<T>, &gemv_steps<T>,
                                  &activation_forward<T>, &step_delta<T>};
     return &t;
 }

@@ -485,6 +485,41 @@ void check_matmul(int64_t M, int64_t N, int64_t K, bool transpose_a, const std::
     }
 }
 
+// IsaKernels::gemm_runs (C += the products of `runs` runs of k, A's rows strided like the
+// states: element (i, k) of run o at o * run_a + i + k * cs_a) against the same runs as
+// separate gemm calls (the same bits) and against double sums.
+template <typename T>
+void check_gemm_runs(int64_t M, int64_t N, int64_t K, int64_t runs, const std::string& path) {
+    const fastrnn::IsaKernels<T>& kern = fastrnn::active_kernels<T>();
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "[%s %s] gemm_runs %lldx%lldx%lld, %lld runs", path.c_str(),
+                  dtype, (long long)M, (long long)K, (long long)N, (long long)runs);
+    std::mt19937_64 gen(static_cast<uint64_t>(M * 131 + N * 7 + K * 3 + runs));
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    const int64_t cs_a = M + 3, run_a = K * cs_a + 1;  // rows of A and runs with gaps
+    const int64_t ldb = N + 2, run_b = K * ldb + 5;
+    std::vector<T> a(static_cast<size_t>(runs * run_a)), b(static_cast<size_t>(runs * run_b));
+    std::vector<T> c0(static_cast<size_t>(M * N));
+    for (auto& e : a) e = T(u(gen));
+    for (auto& e : b) e = T(u(gen));
+    for (auto& e : c0) e = T(u(gen));
+    std::vector<double> want(c0.begin(), c0.end());
+    for (int64_t o = 0; o < runs; ++o)
+        for (int64_t i = 0; i < M; ++i)
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t j = 0; j < N; ++j)
+                    want[i * N + j] += double(a[o * run_a + i + k * cs_a]) *
+                                       double(b[o * run_b + k * ldb + j]);
+    std::vector<T> got = c0, calls = c0;
+    kern.gemm_runs(got.data(), N, a.data(), 1, cs_a, run_a, b.data(), ldb, run_b, M, N, K, runs);
+    for (int64_t o = 0; o < runs; ++o)
+        kern.gemm(calls.data(), N, a.data() + o * run_a, 1, cs_a, b.data() + o * run_b, ldb,
+                  nullptr, M, N, K, true, Activation::Linear);
+    compare(got, want, (sizeof(T) == 4 ? 1e-6 : 1e-14) * std::sqrt(double(K * runs)), buf);
+    identical(got, calls, buf);
+}
+
 // The fused Adam step (with and without amsgrad) against the formula in double.
 template <typename T>
 void check_adam(int64_t n, bool amsgrad) {
@@ -825,6 +860,12 @@ int main() {
             for (bool transpose_a : {false, true}) {
                 check_matmul<float>(mnk[0], mnk[1], mnk[2], transpose_a, path);
                 check_matmul<double>(mnk[0], mnk[1], mnk[2], transpose_a, path);
+            }
+        for (auto mnkr : {std::vector<int64_t>{32, 32, 24, 12}, {1, 32, 23, 5}, {13, 40, 7, 3},
+                          {7, 3, 1, 2}, {33, 70, 9, 4}, {64, 64, 24, 1}})
+            for (int64_t runs : {mnkr[3], int64_t(0)}) {
+                check_gemm_runs<float>(mnkr[0], mnkr[1], mnkr[2], runs, path);
+                check_gemm_runs<double>(mnkr[0], mnkr[1], mnkr[2], runs, path);
             }
         std::printf("path %s: done\n", path.c_str());
     }

@@ -24,6 +24,14 @@ struct IsaKernels {
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
                  Activation act);
 
+    // C (M, N) += A_0 . B_0 + A_1 . B_1 + ... for `runs` products (M, K) . (K, N), added in
+    // run then k order: A_o = A + o * run_a (elements as in gemm), B_o = B + o * run_b (rows
+    // ldb apart). The same bits as `runs` gemm calls with accumulate, in one pass over C and
+    // one call (the in-pass weight gradients add a group's samples, a run each).
+    void (*gemm_runs)(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, int64_t run_a,
+                      const T* B, int64_t ldb, int64_t run_b, int64_t M, int64_t N, int64_t K,
+                      int64_t runs);
+
     // One row, C (1, N) = init + A (1, K) . B (K, N), then act: the same contract as gemm with
     // M = 1, but k is split into independent chains (a different summation order), which
     // hides the FMA latency. Use it only where every call for the same problem has one row
