@@ -19,7 +19,6 @@
 #include "fastrnn/parallel.hpp"
 #include "fastrnn/partial_sums.hpp"
 #include "fastrnn/pipeline.hpp"
-#include "fastrnn/scatter.hpp"
 
 namespace fastrnn {
 namespace {
@@ -741,16 +740,15 @@ struct TableScatter {
 };
 
 template <typename T>
-void scatter_block(const SimpleRnnProblem<T>& p, const Deltas<T>& delta,
+void scatter_block(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const Deltas<T>& delta,
                    const TableScatter<T>& table, int64_t s_lo, int64_t s_hi, int tid, int nt) {
     int64_t v0, v1;
     split_range(p.V, 64, tid, nt, v0, v1);
     const int64_t t_a = first_input_time(s_lo, s_hi, p.T, p.go_backwards);
     const int64_t t_b = t_a + (s_hi - s_lo);
     if (v0 < v1)  // the block's rows, time then sample order; its steps are ts apart
-        embedding_scatter_range(table.d_table, table.ids_by_time + t_a * p.B,
-                                delta.row(p, 0, t_a), (t_b - t_a) * p.B, p.H, v0, v1, p.B,
-                                time_stride(p));
+        K.scatter_rows(table.d_table, table.ids_by_time + t_a * p.B, delta.row(p, 0, t_a),
+                       (t_b - t_a) * p.B, p.H, v0, v1, p.B, time_stride(p));
 }
 
 // The sequential pass: delta by input time and dinitial_state (B, H).
@@ -853,7 +851,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
             thread_barrier();
             int64_t lo, hi;
             block_steps(k, lo, hi);
-            scatter_block(p, delta, table, lo, hi, tid, nt);
+            scatter_block(K, p, delta, table, lo, hi, tid, nt);
         }
     });
 }

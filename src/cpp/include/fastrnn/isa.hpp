@@ -58,6 +58,15 @@ struct IsaKernels {
     void (*step_delta)(T* delta, const T* g_next, const T* dout, T* carry, const T* y,
                        int64_t rows, int64_t n, int64_t ld_seq, int64_t ld_row, int64_t y_ahead,
                        int64_t delta_ahead, Activation act);
+
+    // d_embeddings rows [v0, v1) (of D values) += the rows of d_out whose ids (n,) fall in
+    // [v0, v1), in position order; other rows are not touched. d_out holds blocks of
+    // block_rows rows of D values, block_stride elements apart: row i starts at
+    // (i / block_rows) * block_stride + (i % block_rows) * D. Elementwise adds: the same bits
+    // on every instruction set.
+    void (*scatter_rows)(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t n,
+                         int64_t D, int64_t v0, int64_t v1, int64_t block_rows,
+                         int64_t block_stride);
 };
 
 // One table per instruction set; each returns nullptr when the build lacks that variant.
