@@ -458,11 +458,20 @@ struct Runs {
     int64_t count = 1, a = 0, b = 0;
 };
 
+// The backward step's epilogue (IsaKernels::gemm_delta): C = acc * act'(Y) instead of
+// act(acc), Y's rows ldy apart; the Y and C rows y_ahead and c_ahead elements further (0: none)
+// prefetched row by row for a later step.
+template <typename T>
+struct DeltaEpilogue {
+    const T* y = nullptr;
+    int64_t ldy = 0, y_ahead = 0, c_ahead = 0;
+};
+
 // One register tile: MR_ rows x NV_ vectors of columns, all accumulators in registers.
-template <typename T, int MR_, int NV_, Activation ACT>
+template <typename T, int MR_, int NV_, Activation ACT, bool DELTA = false>
 inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t rs_a,
                       int64_t cs_a, const T* __restrict B, int64_t ldb, const T* __restrict bias,
-                      int64_t K, bool accumulate, Runs runs) {
+                      int64_t K, bool accumulate, Runs runs, DeltaEpilogue<T> de = {}) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
     V acc[MR_][NV_];
@@ -479,8 +488,19 @@ inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64
                 for (int v = 0; v < NV_; ++v) acc[r][v] += a * b[v];
             }
         }
-    for (int r = 0; r < MR_; ++r)
-        for (int v = 0; v < NV_; ++v) store(C + r * ldc + v * W, activation_vec<T>(acc[r][v], ACT));
+    for (int r = 0; r < MR_; ++r) {
+        if constexpr (DELTA) {
+            const T* y = de.y + r * de.ldy;
+            for (int v = 0; v < NV_; ++v) {
+                if (de.y_ahead) __builtin_prefetch(y + de.y_ahead + v * W);
+                if (de.c_ahead) __builtin_prefetch(C + r * ldc + de.c_ahead + v * W, 1);
+                store(C + r * ldc + v * W, acc[r][v] * derivative_vec<T>(load(y + v * W), ACT));
+            }
+        } else {
+            for (int v = 0; v < NV_; ++v)
+                store(C + r * ldc + v * W, activation_vec<T>(acc[r][v], ACT));
+        }
+    }
 }
 
 // One row, NV_ vectors of columns, with independent accumulation chains over k: a single row
@@ -518,16 +538,17 @@ inline void row_tile_chained(T* __restrict C, const T* __restrict A, int64_t cs_
 }
 
 // Rows [0, rows) with rows < R, each count with its own register tile.
-template <typename T, int R, int NV_, Activation ACT>
+template <typename T, int R, int NV_, Activation ACT, bool DELTA = false>
 inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t rs_a,
                            int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t K,
-                           bool accumulate, Runs runs) {
+                           bool accumulate, Runs runs, DeltaEpilogue<T> de = {}) {
     if constexpr (R > 0) {
         if (rows == R)
-            gemm_tile<T, R, NV_, ACT>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate, runs);
+            gemm_tile<T, R, NV_, ACT, DELTA>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate,
+                                             runs, de);
         else
-            gemm_tail_rows<T, R - 1, NV_, ACT>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, K,
-                                               accumulate, runs);
+            gemm_tail_rows<T, R - 1, NV_, ACT, DELTA>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias,
+                                                      K, accumulate, runs, de);
     }
 }
 
@@ -583,24 +604,31 @@ void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a
 
 // Columns [0, N) of C for the k range of one call: panels of NV vectors, then of two, then of
 // one vector, then the last N mod W columns (gemm_edge_columns); `runs` runs of k each.
-template <typename T, Activation ACT>
+template <typename T, Activation ACT, bool DELTA = false>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
-                 Runs runs = {}) {
+                 Runs runs = {}, DeltaEpilogue<T> de = {}) {
     constexpr int MR = tile_rows<T>();
     constexpr int W = vec_width<T>();
     constexpr int NV = tile_vectors<T>();
     int64_t j = 0;
+    // The delta epilogue of the tile whose rows start at i, columns at j.
+    auto row_de = [&](int64_t i) {
+        DeltaEpilogue<T> d = de;
+        if constexpr (DELTA) d.y = de.y + i * de.ldy + j;
+        return d;
+    };
     // Column panels outermost so a panel of B (K x NV*W) stays in L1 across row tiles.
     for (; j + NV * W <= N; j += NV * W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, NV, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                 K, accumulate, runs);
+            gemm_tile<T, MR, NV, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
+                                             B + j, ldb, bj, K, accumulate, runs, row_de(i));
         if (i < M)
-            gemm_tail_rows<T, MR - 1, NV, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
-                                          B + j, ldb, bj, K, accumulate, runs);
+            gemm_tail_rows<T, MR - 1, NV, ACT, DELTA>(M - i, C + i * ldc + j, ldc, A + i * rs_a,
+                                                      rs_a, cs_a, B + j, ldb, bj, K, accumulate,
+                                                      runs, row_de(i));
     }
     // Two vectors left (H = 32 with 512-bit vectors): an MR x 2 tile, two multiply-adds per
     // broadcast of A (as 2*MR x 1 tiles, one: the AVX-512 forward at H = 32 was 1.15-1.2x
@@ -609,28 +637,37 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, 2, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
-                                     bj, K, accumulate, runs);
+            gemm_tile<T, MR, 2, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
+                                            B + j, ldb, bj, K, accumulate, runs, row_de(i));
         if (i < M)
-            gemm_tail_rows<T, MR - 1, 2, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
-                                              cs_a, B + j, ldb, bj, K, accumulate, runs);
+            gemm_tail_rows<T, MR - 1, 2, ACT, DELTA>(M - i, C + i * ldc + j, ldc, A + i * rs_a,
+                                                     rs_a, cs_a, B + j, ldb, bj, K, accumulate,
+                                                     runs, row_de(i));
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + 2 * MR <= M; i += 2 * MR)
-            gemm_tile<T, 2 * MR, 1, ACT>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a, B + j, ldb,
-                                    bj, K, accumulate, runs);
+            gemm_tile<T, 2 * MR, 1, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
+                                                B + j, ldb, bj, K, accumulate, runs, row_de(i));
         if (i < M)
-            gemm_tail_rows<T, 2 * MR - 1, 1, ACT>(M - i, C + i * ldc + j, ldc, A + i * rs_a, rs_a,
-                                             cs_a, B + j, ldb, bj, K, accumulate, runs);
+            gemm_tail_rows<T, 2 * MR - 1, 1, ACT, DELTA>(M - i, C + i * ldc + j, ldc,
+                                                         A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
+                                                         K, accumulate, runs, row_de(i));
     }
     // Edge columns run by run: C holds the sums between runs, the same bits (several runs
-    // come only from gemm_runs, with ACT = Linear).
+    // come only from gemm_runs, with ACT = Linear). With the delta epilogue: the product, then
+    // the derivative element by element, as step_delta does for these columns.
+    constexpr Activation EDGE_ACT = DELTA ? Activation::Linear : ACT;
     for (int64_t o = 0; j < N && o < runs.count; ++o)
-        gemm_edge_columns<T, ACT>(C + j, ldc, A + o * runs.a, rs_a, cs_a, B + o * runs.b + j, ldb,
-                                  o ? nullptr : (bias ? bias + j : nullptr), M, N - j, K,
-                                  o ? true : accumulate);
+        gemm_edge_columns<T, EDGE_ACT>(C + j, ldc, A + o * runs.a, rs_a, cs_a,
+                                       B + o * runs.b + j, ldb,
+                                       o ? nullptr : (bias ? bias + j : nullptr), M, N - j, K,
+                                       o ? true : accumulate);
+    if constexpr (DELTA)
+        for (int64_t i = 0; i < M && j < N; ++i)
+            for (int64_t c = j; c < N; ++c)
+                C[i * ldc + c] *= derivative(de.y[i * de.ldy + c], ACT);
 }
 
 template <typename T, Activation ACT>
@@ -806,13 +843,39 @@ void gemm_runs(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, int64_
                                            Runs{runs, run_a, run_b});
 }
 
+// The backward step's product and the next delta in one pass (IsaKernels::gemm_delta).
+template <typename T, Activation ACT>
+void gemm_delta_with(T* delta, int64_t ldd, const T* A, int64_t rs_a, const T* B, int64_t ldb,
+                     const T* Y, int64_t ldy, int64_t M, int64_t N, int64_t K, int64_t y_ahead,
+                     int64_t delta_ahead) {
+    gemm_panels<T, ACT, true>(delta, ldd, A, rs_a, 1, B, ldb, nullptr, M, N, K, false, Runs{},
+                              DeltaEpilogue<T>{Y, ldy, y_ahead, delta_ahead});
+}
+
+template <typename T>
+void gemm_delta(T* delta, int64_t ldd, const T* A, int64_t rs_a, const T* B, int64_t ldb,
+                const T* Y, int64_t ldy, int64_t M, int64_t N, int64_t K, int64_t y_ahead,
+                int64_t delta_ahead, Activation act) {
+    switch (act) {
+        case Activation::Tanh:
+            return gemm_delta_with<T, Activation::Tanh>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
+        case Activation::Relu:
+            return gemm_delta_with<T, Activation::Relu>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
+        case Activation::Sigmoid:
+            return gemm_delta_with<T, Activation::Sigmoid>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
+        case Activation::Linear:
+            return gemm_delta_with<T, Activation::Linear>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
+    }
+}
+
 template <typename T>
 const IsaKernels<T>* table() {
     // mr: every row tile used (MR, 2*MR and their tails) starts at a multiple of 2*MR when
     // callers split rows in multiples of it, so no row's arithmetic depends on the split.
     static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(), vec_width<T>(),
                                  &gemm<T>, &gemm_runs<T>, &gemv<T>, &gemv_steps<T>,
-                                 &activation_forward<T>, &step_delta<T>, &scatter_rows<T>};
+                                 &activation_forward<T>, &step_delta<T>, &gemm_delta<T>,
+                                 &scatter_rows<T>};
     return &t;
 }
 

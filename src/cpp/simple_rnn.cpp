@@ -573,6 +573,20 @@ struct Deltas {
     }
 };
 
+// The rows of states and delta kPrefetchSteps steps after step s, as offsets from those of
+// step s (0: none), prefetched as step s runs (lecture-model backward with a ring of deltas:
+// 1.04x at 2 threads, 1.1x at 1).
+template <typename T>
+void rows_ahead(const SimpleRnnProblem<T>& p, const Deltas<T>& delta, int64_t s, int64_t b0,
+                int64_t& ahead, int64_t& delta_ahead) {
+    ahead = delta_ahead = 0;
+    if (s < kPrefetchSteps) return;
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    const int64_t t_ahead = input_time(s - kPrefetchSteps, p.T, p.go_backwards);
+    ahead = (t_ahead - t) * time_stride(p);
+    delta_ahead = delta.ring ? delta.row(p, b0, t_ahead) - delta.row(p, b0, t) : ahead;
+}
+
 // delta rows of step s from the gradients reaching it (columns [j0, j1)).
 template <typename T>
 void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
@@ -584,14 +598,8 @@ void step_deltas(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* 
     T* d0 = delta.row(p, b0, t) + j0;  // delta rows share the row stride of states
     // d_outputs (B, T, H) shares the row stride of states (time-major states have none).
     const T* dout = d_outputs ? d_outputs + (b0 * p.T + s) * p.H + j0 : nullptr;
-    // The rows of states and delta kPrefetchSteps steps later, prefetched as this step runs
-    // (lecture-model backward with a ring of deltas: 1.04x at 2 threads, 1.1x at 1).
-    int64_t ahead = 0, delta_ahead = 0;
-    if (s >= kPrefetchSteps) {
-        const int64_t t_ahead = input_time(s - kPrefetchSteps, p.T, p.go_backwards);
-        ahead = (t_ahead - t) * time_stride(p);
-        delta_ahead = delta.ring ? delta.row(p, b0, t_ahead) - delta.row(p, b0, t) : ahead;
-    }
+    int64_t ahead, delta_ahead;
+    rows_ahead(p, delta, s, b0, ahead, delta_ahead);
     if (!p.mask) {
         K.step_delta(d0, w.g_next + j0, dout, nullptr, states + first, nb, n, seq, p.H, ahead,
                      delta_ahead, p.activation);
@@ -635,6 +643,33 @@ void step_state_gradient(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
             for (int64_t j = j0; j < j1; ++j) gp[j] *= m[j];
         }
     }
+}
+
+// Rows whose steps may run as one gemm_delta call each (fused_step): no masks, output
+// gradients, carries or recurrent dropout, more than one sample (a lone one takes gemv) and
+// products the engine's GEMM computes (not OpenBLAS).
+template <typename T>
+bool fuse_steps(const SimpleRnnProblem<T>& p, const T* d_outputs) {
+    return p.B > 1 && !p.mask && !d_outputs && !p.recurrent_dropout_mask &&
+           !blas_worthwhile(p.H, p.H, sample_stride(p), 1);
+}
+
+// Step s's state gradient, delta_s . recurrent_kernel^T, goes straight into step s - 1's
+// delta rows (times act' of its states) in the GEMM's epilogue, instead of through g_prev
+// and step_deltas: the same bits, one pass and one call less per step, and a shorter chain
+// from one step to the next (tools/ab_builds.py: backward 1.18-1.20x for the lecture model
+// and (128, 500, 32), 1 and 2 threads).
+template <typename T>
+void fused_step(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* states,
+                const Deltas<T>& delta, const T* rec_t, int64_t s, int64_t b0, int64_t nb) {
+    const int64_t t = input_time(s, p.T, p.go_backwards);
+    const int64_t t_prev = input_time(s - 1, p.T, p.go_backwards);
+    const int64_t seq = sample_stride(p);
+    int64_t ahead, delta_ahead;
+    rows_ahead(p, delta, s - 1, b0, ahead, delta_ahead);
+    K.gemm_delta(delta.row(p, b0, t_prev), seq, delta.row(p, b0, t), seq, rec_t, p.H,
+                 states + state_row(p, b0, t_prev), seq, nb, p.H, p.H, ahead, delta_ahead,
+                 p.activation);
 }
 
 // Buffers of every row of the batch (B, H) each in `buf`, shared by all threads.
@@ -790,6 +825,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
     const int64_t group_count = static_cast<int64_t>(bounds.size()) - 1;
     const int64_t blocks = (p.T + delta.steps - 1) / delta.steps;
     const BackwardRows<T> all = all_rows(buf, p.B, p.H, carry);
+    const bool fused = fuse_steps(p, d_outputs);
     // Block k (k = 0 first) holds steps [lo, hi): blocks end where s is a multiple of
     // delta.steps, so the first block processed may be short.
     auto block_steps = [&](int64_t k, int64_t& lo, int64_t& hi) {
@@ -807,9 +843,15 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         block_steps(k, lo, hi);
         if (k == 0) init_rows(p, d_final_state, b0, nb, 0, p.H, w);
         if ((p.T - hi) % 2) std::swap(w.g_next, w.g_prev);
+        // Within a block, each step but the last writes the next step's delta itself (its
+        // ring rows belong to this block; the next block's may still be scattered).
         for (int64_t s = hi - 1; s >= lo; --s) {
-            step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
-            step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
+            if (!fused || s == hi - 1)
+                step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
+            if (fused && s > lo)
+                fused_step(K, p, states, delta, rec_t, s, b0, nb);
+            else
+                step_state_gradient(K, p, delta, rec_t, s, b0, nb, 0, p.H, w);
             std::swap(w.g_next, w.g_prev);
         }
         if (groups.data) accumulate_block(K, p, states, delta, lo, hi, b0, nb, groups);

@@ -520,6 +520,53 @@ void check_gemm_runs(int64_t M, int64_t N, int64_t K, int64_t runs, const std::s
     identical(got, calls, buf);
 }
 
+// IsaKernels::gemm_delta (a backward step's product with the next delta in its epilogue)
+// against gemm into a buffer then step_delta (the same bits) and against double sums; rows of
+// A, Y and delta with gaps, prefetch offsets within the buffers.
+template <typename T>
+void check_gemm_delta(int64_t M, int64_t N, Activation act, const std::string& path) {
+    const fastrnn::IsaKernels<T>& kern = fastrnn::active_kernels<T>();
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "[%s %s] gemm_delta %lldx%lld %s", path.c_str(), dtype,
+                  (long long)M, (long long)N, act_name(act));
+    std::mt19937_64 gen(static_cast<uint64_t>(M * 131 + N * 7 + static_cast<int>(act)));
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    const int64_t ld = N + 3, rows = 2 * M;  // the second half: the rows prefetched ahead
+    std::vector<T> a(static_cast<size_t>(rows * ld)), b(static_cast<size_t>(N * N));
+    std::vector<T> y(static_cast<size_t>(rows * ld));
+    for (auto& e : a) e = T(u(gen));
+    for (auto& e : b) e = T(u(gen));
+    for (auto& e : y) {  // outputs the activation can give
+        const double v = u(gen);
+        e = T(act == Activation::Sigmoid ? 0.5 + 0.5 * v : act == Activation::Relu ? std::fabs(v) : v);
+    }
+    std::vector<double> want(static_cast<size_t>(M * ld), 0.0);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            double g = 0.0;
+            for (int64_t k = 0; k < N; ++k) g += double(a[i * ld + k]) * double(b[k * N + j]);
+            const double yv = y[i * ld + j];
+            const double d = act == Activation::Tanh ? 1.0 - yv * yv
+                           : act == Activation::Sigmoid ? yv * (1.0 - yv)
+                           : act == Activation::Relu ? (yv > 0.0 ? 1.0 : 0.0) : 1.0;
+            want[i * ld + j] = g * d;
+        }
+    std::vector<T> got(static_cast<size_t>(rows * ld), T(0)), g(static_cast<size_t>(M * N));
+    std::vector<T> two_pass = got;
+    kern.gemm_delta(got.data(), ld, a.data(), ld, b.data(), N, y.data(), ld, M, N, N, M * ld,
+                    M * ld, act);
+    kern.gemm(g.data(), N, a.data(), ld, 1, b.data(), N, nullptr, M, N, N, false,
+              Activation::Linear);
+    kern.step_delta(two_pass.data(), g.data(), nullptr, nullptr, y.data(), M, N, ld, N, 0, 0, act);
+    got.resize(static_cast<size_t>(M * ld));
+    two_pass.resize(got.size());
+    for (int64_t i = 0; i < M; ++i)  // the gaps between rows are not part of the result
+        for (int64_t j = N; j < ld; ++j) got[i * ld + j] = two_pass[i * ld + j] = T(0);
+    compare(got, want, (sizeof(T) == 4 ? 1e-6 : 1e-14) * std::sqrt(double(N)), buf);
+    identical(got, two_pass, buf);
+}
+
 // The fused Adam step (with and without amsgrad) against the formula in double.
 template <typename T>
 void check_adam(int64_t n, bool amsgrad) {
@@ -866,6 +913,13 @@ int main() {
             for (int64_t runs : {mnkr[3], int64_t(0)}) {
                 check_gemm_runs<float>(mnkr[0], mnkr[1], mnkr[2], runs, path);
                 check_gemm_runs<double>(mnkr[0], mnkr[1], mnkr[2], runs, path);
+            }
+        for (auto mn : {std::vector<int64_t>{12, 32}, {1, 16}, {7, 20}, {13, 37}, {30, 64},
+                        {5, 100}})
+            for (Activation act : {Activation::Tanh, Activation::Relu, Activation::Sigmoid,
+                                   Activation::Linear}) {
+                check_gemm_delta<float>(mn[0], mn[1], act, path);
+                check_gemm_delta<double>(mn[0], mn[1], act, path);
             }
         std::printf("path %s: done\n", path.c_str());
     }

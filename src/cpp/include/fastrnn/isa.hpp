@@ -59,6 +59,15 @@ struct IsaKernels {
                        int64_t rows, int64_t n, int64_t ld_seq, int64_t ld_row, int64_t y_ahead,
                        int64_t delta_ahead, Activation act);
 
+    // A backward step's state gradient and the previous step's delta in one pass, for rows
+    // without masks, output gradients or carries: delta (M, N) = (A (M, K) . B (K, N)) *
+    // act'(Y), A's rows rs_a apart (contiguous), Y (M, N) rows ldy apart, delta's ldd. The same
+    // bits as gemm (Linear) into a buffer and step_delta on it. y_ahead and delta_ahead as in
+    // step_delta.
+    void (*gemm_delta)(T* delta, int64_t ldd, const T* A, int64_t rs_a, const T* B, int64_t ldb,
+                       const T* Y, int64_t ldy, int64_t M, int64_t N, int64_t K, int64_t y_ahead,
+                       int64_t delta_ahead, Activation act);
+
     // d_embeddings rows [v0, v1) (of D values) += the rows of d_out whose ids (n,) fall in
     // [v0, v1), in position order; other rows are not touched. d_out holds blocks of
     // block_rows rows of D values, block_stride elements apart: row i starts at
