@@ -550,9 +550,11 @@ constexpr int64_t kPrefetchSteps = 2;
 // Steps whose weight gradients an embedding-fed layer adds at a time (see accumulate_block),
 // and the same with a ring of deltas (see TableScatter), whose two blocks should stay in
 // cache: lecture-model backward 1.09-1.13x (2 threads), 1.1-1.2x (1 thread) with blocks of 24
-// instead of 48 steps; 16 and 12 about the same as 24, 8 worse.
+// instead of 48 steps; 16 and 12 about the same as 24, 8 worse. Once the steps were fused
+// (fused_step: the last step of a block is not), 16 read 1.02-1.04x faster than 24 in three
+// tools/ab_builds.py runs (1 and 2 threads), 12 0.99-1.02x, 32 0.97x.
 constexpr int64_t kGradientSteps = 48;
-constexpr int64_t kRingSteps = 24;
+constexpr int64_t kRingSteps = 16;
 
 // Where the sequential pass writes delta: rows laid out like the states, or, for a layer
 // whose weight and table gradients are all added during the pass (TableScatter), only the two
