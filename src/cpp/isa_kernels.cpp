@@ -418,11 +418,12 @@ inline void prefetch_row(const T* row, int64_t D) {
 
 // d_embeddings rows [v0, v1) += the rows of d_out whose ids (n,) fall there, in position
 // order (IsaKernels::scatter_rows); d_out holds blocks of block_rows rows of D values,
-// block_stride apart. Compiled per instruction set, whose vectors add the rows: the lecture-model
-// backward 1.05-1.06x faster than with the baseline build's 128-bit adds, same bits. The
-// positions of a batch whose ids are in range are listed first without a branch (random ids
-// made a test per id mispredict about half the time with two threads), with their row
-// offsets, then their rows added, each table row prefetched kScatterAhead rows before.
+// block_stride apart. Compiled per instruction set, whose vectors add the rows: the
+// lecture-model backward 1.00-1.09x faster (three runs) than with the baseline build's 128-bit
+// adds, same bits. The positions of a batch whose ids are in range are listed first without a
+// branch (random ids made a test per id mispredict about half the time with two threads), with
+// their row offsets, then their rows added, each table row prefetched kScatterAhead rows
+// before.
 template <typename T>
 void scatter_rows(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t n,
                   int64_t D, int64_t v0, int64_t v1, int64_t block_rows, int64_t block_stride) {
@@ -444,7 +445,8 @@ void scatter_rows(T* d_embeddings, const int64_t* ids, const T* d_out, int64_t n
             }
         }
         for (int64_t k = 0; k < m; ++k) {
-            if (k + kScatterAhead < m) prefetch_row(d_embeddings + ids[mine[k + kScatterAhead]] * D, D);
+            if (k + kScatterAhead < m)
+                prefetch_row(d_embeddings + ids[mine[k + kScatterAhead]] * D, D);
             add_row(d_embeddings + ids[mine[k]] * D, d_out + offsets[k], D);
         }
     }
