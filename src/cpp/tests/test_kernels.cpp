@@ -909,7 +909,8 @@ int main() {
                 check_matmul<double>(mnk[0], mnk[1], mnk[2], transpose_a, path);
             }
         for (auto mnkr : {std::vector<int64_t>{32, 32, 24, 12}, {1, 32, 23, 5}, {13, 40, 7, 3},
-                          {7, 3, 1, 2}, {33, 70, 9, 4}, {64, 64, 24, 1}})
+                          {7, 3, 1, 2}, {33, 70, 9, 4}, {64, 64, 24, 1}, {13, 32, 6, 4},
+                          {9, 16, 5, 3}})
             for (int64_t runs : {mnkr[3], int64_t(0)}) {
                 check_gemm_runs<float>(mnkr[0], mnkr[1], mnkr[2], runs, path);
                 check_gemm_runs<double>(mnkr[0], mnkr[1], mnkr[2], runs, path);
