@@ -370,20 +370,27 @@ void step_delta_rows(T* __restrict delta, const T* __restrict g_next, const T* _
     }
 }
 
+// Calls f(std::integral_constant<Activation, A>{}) with A = act: the run-time activation as
+// the compile-time one of the kernels templated on it.
+template <typename F>
+inline void with_activation(Activation act, F&& f) {
+    using std::integral_constant;
+    switch (act) {
+        case Activation::Tanh: return f(integral_constant<Activation, Activation::Tanh>{});
+        case Activation::Relu: return f(integral_constant<Activation, Activation::Relu>{});
+        case Activation::Sigmoid: return f(integral_constant<Activation, Activation::Sigmoid>{});
+        case Activation::Linear: return f(integral_constant<Activation, Activation::Linear>{});
+    }
+}
+
 template <typename T>
 void step_delta(T* delta, const T* g_next, const T* dout, T* carry, const T* y, int64_t rows,
                 int64_t n, int64_t ld_seq, int64_t ld_row, int64_t y_ahead, int64_t delta_ahead,
                 Activation act) {
-    switch (act) {
-        case Activation::Tanh:
-            return step_delta_rows<T, Activation::Tanh>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
-        case Activation::Relu:
-            return step_delta_rows<T, Activation::Relu>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
-        case Activation::Sigmoid:
-            return step_delta_rows<T, Activation::Sigmoid>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
-        case Activation::Linear:
-            return step_delta_rows<T, Activation::Linear>(delta, g_next, dout, carry, y, rows, n, ld_seq, ld_row, y_ahead, delta_ahead);
-    }
+    with_activation(act, [&](auto a) {
+        step_delta_rows<T, decltype(a)::value>(delta, g_next, dout, carry, y, rows, n, ld_seq,
+                                               ld_row, y_ahead, delta_ahead);
+    });
 }
 
 // ---------------------------------------------------------------- table gradient scatter
@@ -604,9 +611,10 @@ void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a
                                                 B, ldb, bias, n, K, accumulate);
 }
 
-// Columns [0, N) of C for the k range of one call: panels of NV vectors, then of two, then of
-// one vector, then the last N mod W columns (gemm_edge_columns); `runs` runs of k each.
-template <typename T, Activation ACT, bool DELTA = false>
+// Columns [0, N) of C for the k range of one call: panels of NV vectors, then of two (in row
+// tiles of PAIR_ROWS), then of one vector, then the last N mod W columns (gemm_edge_columns);
+// `runs` runs of k each.
+template <typename T, Activation ACT, bool DELTA = false, int PAIR_ROWS = tile_rows<T>()>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
                  Runs runs = {}, DeltaEpilogue<T> de = {}) {
@@ -638,13 +646,14 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
     for (; j + 2 * W <= N; j += 2 * W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
-        for (; i + MR <= M; i += MR)
-            gemm_tile<T, MR, 2, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
-                                            B + j, ldb, bj, K, accumulate, runs, row_de(i));
+        for (; i + PAIR_ROWS <= M; i += PAIR_ROWS)
+            gemm_tile<T, PAIR_ROWS, 2, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a,
+                                                   cs_a, B + j, ldb, bj, K, accumulate, runs,
+                                                   row_de(i));
         if (i < M)
-            gemm_tail_rows<T, MR - 1, 2, ACT, DELTA>(M - i, C + i * ldc + j, ldc, A + i * rs_a,
-                                                     rs_a, cs_a, B + j, ldb, bj, K, accumulate,
-                                                     runs, row_de(i));
+            gemm_tail_rows<T, PAIR_ROWS - 1, 2, ACT, DELTA>(M - i, C + i * ldc + j, ldc,
+                                                            A + i * rs_a, rs_a, cs_a, B + j, ldb,
+                                                            bj, K, accumulate, runs, row_de(i));
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
@@ -657,17 +666,18 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
                                                          A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
                                                          K, accumulate, runs, row_de(i));
     }
+    if (j == N) return;
     // Edge columns run by run: C holds the sums between runs, the same bits (several runs
     // come only from gemm_runs, with ACT = Linear). With the delta epilogue: the product, then
     // the derivative element by element, as step_delta does for these columns.
     constexpr Activation EDGE_ACT = DELTA ? Activation::Linear : ACT;
-    for (int64_t o = 0; j < N && o < runs.count; ++o)
+    for (int64_t o = 0; o < runs.count; ++o)
         gemm_edge_columns<T, EDGE_ACT>(C + j, ldc, A + o * runs.a, rs_a, cs_a,
                                        B + o * runs.b + j, ldb,
                                        o ? nullptr : (bias ? bias + j : nullptr), M, N - j, K,
                                        o ? true : accumulate);
     if constexpr (DELTA)
-        for (int64_t i = 0; i < M && j < N; ++i)
+        for (int64_t i = 0; i < M; ++i)
             for (int64_t c = j; c < N; ++c)
                 C[i * ldc + c] *= derivative(de.y[i * de.ldy + c], ACT);
 }
@@ -717,12 +727,9 @@ void gemv_with(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T*
 template <typename T>
 void gemv(T* C, const T* A, int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t N,
           int64_t K, bool accumulate, Activation act) {
-    switch (act) {
-        case Activation::Tanh: return gemv_with<T, Activation::Tanh>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
-        case Activation::Relu: return gemv_with<T, Activation::Relu>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
-        case Activation::Sigmoid: return gemv_with<T, Activation::Sigmoid>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
-        case Activation::Linear: return gemv_with<T, Activation::Linear>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
-    }
+    with_activation(act, [&](auto a) {
+        gemv_with<T, decltype(a)::value>(C, A, cs_a, B, ldb, bias, N, K, accumulate);
+    });
 }
 
 // row_tile_chained with every size known at compile time: PV_ vectors of columns, K = N rows
@@ -812,27 +819,18 @@ void gemv_steps_with(T* C, int64_t ldc, const T* A, const T* B, int64_t N, int64
 template <typename T>
 void gemv_steps(T* C, int64_t ldc, const T* A, const T* B, int64_t N, int64_t steps,
                 Activation act) {
-    switch (act) {
-        case Activation::Tanh: return gemv_steps_with<T, Activation::Tanh>(C, ldc, A, B, N, steps);
-        case Activation::Relu: return gemv_steps_with<T, Activation::Relu>(C, ldc, A, B, N, steps);
-        case Activation::Sigmoid: return gemv_steps_with<T, Activation::Sigmoid>(C, ldc, A, B, N, steps);
-        case Activation::Linear: return gemv_steps_with<T, Activation::Linear>(C, ldc, A, B, N, steps);
-    }
+    with_activation(act, [&](auto a) {
+        gemv_steps_with<T, decltype(a)::value>(C, ldc, A, B, N, steps);
+    });
 }
 
 template <typename T>
 void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B, int64_t ldb,
           const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate, Activation act) {
-    switch (act) {
-        case Activation::Tanh:
-            return gemm_with<T, Activation::Tanh>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
-        case Activation::Relu:
-            return gemm_with<T, Activation::Relu>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
-        case Activation::Sigmoid:
-            return gemm_with<T, Activation::Sigmoid>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
-        case Activation::Linear:
-            return gemm_with<T, Activation::Linear>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K, accumulate);
-    }
+    with_activation(act, [&](auto a) {
+        gemm_with<T, decltype(a)::value>(C, ldc, A, rs_a, cs_a, B, ldb, bias, M, N, K,
+                                         accumulate);
+    });
 }
 
 // Runs of k added to C one after another, each run's products in k order (IsaKernels::gemm_runs).
@@ -845,19 +843,11 @@ void gemm_runs(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, int64_
                const T* B, int64_t ldb, int64_t run_b, int64_t M, int64_t N, int64_t K,
                int64_t runs) {
     if (runs <= 0 || K <= 0) return;
-    constexpr int W = vec_width<T>();
     const Runs r{runs, run_a, run_b};
     if constexpr (kVecBytes == 64) {
-        if (N == 2 * W) {
-            int64_t i = 0;
-            for (; i + 8 <= M; i += 8)
-                gemm_tile<T, 8, 2, Activation::Linear>(C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a,
-                                                       B, ldb, nullptr, K, true, r);
-            if (i < M)
-                gemm_tail_rows<T, 7, 2, Activation::Linear>(M - i, C + i * ldc, ldc, A + i * rs_a,
-                                                            rs_a, cs_a, B, ldb, nullptr, K, true, r);
-            return;
-        }
+        if (N == 2 * vec_width<T>())
+            return gemm_panels<T, Activation::Linear, false, 8>(C, ldc, A, rs_a, cs_a, B, ldb,
+                                                                nullptr, M, N, K, true, r);
     }
     gemm_panels<T, Activation::Linear>(C, ldc, A, rs_a, cs_a, B, ldb, nullptr, M, N, K, true, r);
 }
@@ -875,16 +865,10 @@ template <typename T>
 void gemm_delta(T* delta, int64_t ldd, const T* A, int64_t rs_a, const T* B, int64_t ldb,
                 const T* Y, int64_t ldy, int64_t M, int64_t N, int64_t K, int64_t y_ahead,
                 int64_t delta_ahead, Activation act) {
-    switch (act) {
-        case Activation::Tanh:
-            return gemm_delta_with<T, Activation::Tanh>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
-        case Activation::Relu:
-            return gemm_delta_with<T, Activation::Relu>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
-        case Activation::Sigmoid:
-            return gemm_delta_with<T, Activation::Sigmoid>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
-        case Activation::Linear:
-            return gemm_delta_with<T, Activation::Linear>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K, y_ahead, delta_ahead);
-    }
+    with_activation(act, [&](auto a) {
+        gemm_delta_with<T, decltype(a)::value>(delta, ldd, A, rs_a, B, ldb, Y, ldy, M, N, K,
+                                               y_ahead, delta_ahead);
+    });
 }
 
 template <typename T>
