@@ -211,3 +211,34 @@ def test_skewed_token_ids_give_the_same_table_gradient_for_any_thread_count(
     dtable = np.zeros((V, H))
     np.add.at(dtable, ids, dx)
     np.testing.assert_allclose(grads[0], dtable, rtol=1e-4, atol=1e-5)
+
+
+def test_table_gradient_over_many_ring_blocks_matches_reference_for_any_thread_count(
+        threads_on_small_problems):
+    """The embedding-fed backward keeps the deltas of a few blocks of steps in a ring and
+    scatters each block into the table gradient once every group of samples has finished it;
+    threads wait for each other only before reusing a slot. With T = 170 the ring's slots are
+    reused several times (its first block is short), and 4 threads on fewer cores must still
+    give the reference's gradients and the bits of 1 thread."""
+    B, T, H, V = 30, 170, 32, 300
+    args, kw, want = _case("token_ids", {}, np.float32, B=B, T=T, H=H, V=V, seed=11)
+    rng = np.random.default_rng(12)
+    d_last = rng.normal(size=(B, H)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3, 4):
+        res = ops.simple_rnn_forward(*args, return_sequences=False, num_threads=threads, **kw)
+        g = ops.simple_rnn_backward(res.cache, d_last, None, num_threads=threads)
+        results.append((g.dx, g.drecurrent_kernel, g.dbias))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(b, a)
+    out, _, _ = ref.forward(**want)
+    d_outputs = np.zeros(out.shape)
+    d_outputs[:, -1] = d_last
+    dx, _, dU, db, _ = ref.backward(**want, d_outputs=d_outputs)
+    dtable = np.zeros((V, H))
+    np.add.at(dtable, kw["token_ids"], dx)
+    dtable_got, dU_got, db_got = results[0]
+    np.testing.assert_allclose(dtable_got, dtable, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dU_got, dU, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(db_got, db, rtol=1e-4, atol=1e-5)

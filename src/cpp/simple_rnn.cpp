@@ -552,13 +552,17 @@ constexpr int64_t kPrefetchSteps = 2;
 // cache: lecture-model backward 1.09-1.13x (2 threads), 1.1-1.2x (1 thread) with blocks of 24
 // instead of 48 steps; 16 and 12 about the same as 24, 8 worse. Once the steps were fused
 // (fused_step: the last step of a block is not), 16 read 1.02-1.04x faster than 24 in three
-// tools/ab_builds.py runs (1 and 2 threads), 12 0.99-1.02x, 32 0.97x.
+// tools/ab_builds.py runs (1 and 2 threads), 12 0.99-1.02x, 32 0.97x. Without the barrier
+// per block (three blocks in the ring, see TableScatter), longer blocks won at 2 threads:
+// 24 and 32 steps 1.02-1.03x faster than 16 (interleaved in one process), 48 and 64 slower;
+// at 1 thread 16 and 24 the same, 32 and 48 1.5% slower.
 constexpr int64_t kGradientSteps = 48;
-constexpr int64_t kRingSteps = 16;
+constexpr int64_t kRingSteps = 24;
+constexpr int64_t kRingSlots = 3;
 
 // Where the sequential pass writes delta: rows laid out like the states, or, for a layer
-// whose weight and table gradients are all added during the pass (TableScatter), only the two
-// blocks of kRingSteps steps in use, alternately: the rest is never read again.
+// whose weight and table gradients are all added during the pass (TableScatter), only the
+// kRingSlots blocks of kRingSteps steps in use, in turn: the rest is never read again.
 template <typename T>
 struct Deltas {
     T* base;
@@ -571,7 +575,7 @@ struct Deltas {
         const int64_t block = input_time(t, p.T, p.go_backwards) / steps;
         const int64_t s_hi = std::min(p.T, (block + 1) * steps);
         const int64_t t_a = first_input_time(block * steps, s_hi, p.T, p.go_backwards);
-        return base + ((block % 2) * steps + (t - t_a)) * p.time_major_step + b * p.H;
+        return base + ((block % kRingSlots) * steps + (t - t_a)) * p.time_major_step + b * p.H;
     }
 };
 
@@ -766,11 +770,15 @@ void accumulate_block(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, cons
 }
 
 // The table gradient of token ids added during the sequential pass (with a ring of deltas):
-// after each block of kRingSteps steps, a barrier, then every thread adds the block's rows
-// of all samples whose ids fall in its range of table rows, in time then sample order. A
-// block's rows are read from cache instead of memory, and delta is never written to memory
-// (lecture-model backward 1.13x at 2 threads, 1.19-1.23x at 1, measured interleaved). Each
-// id's sum runs over the blocks in processing order: it never depends on the thread count.
+// once every group of samples has finished a block of kRingSteps steps, every thread adds the
+// block's rows of all samples whose ids fall in its range of table rows, in time then sample
+// order. A block's rows are read from cache instead of memory, and delta is never written to
+// memory (lecture-model backward 1.13x at 2 threads, 1.19-1.23x at 1, measured interleaved).
+// Each id's sum runs over the blocks in processing order: it never depends on the thread
+// count. Threads wait for each other only when a block would overwrite the ring slot of a
+// block some thread has not scattered yet: with a barrier after every block instead (and two
+// slots), the 2-thread lecture backward was 1.08-1.09x slower (each thread waited ~8% of the
+// pass there).
 template <typename T>
 struct TableScatter {
     T* d_table = nullptr;            // (V, H); nullptr: not here (input_gradients does it)
@@ -847,7 +855,7 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         if (k == 0) init_rows(p, d_final_state, b0, nb, 0, p.H, w);
         if ((p.T - hi) % 2) std::swap(w.g_next, w.g_prev);
         // Within a block, each step but the last writes the next step's delta itself (its
-        // ring rows belong to this block; the next block's may still be scattered).
+        // ring rows belong to this block; the next block's slot may still be scattered).
         for (int64_t s = hi - 1; s >= lo; --s) {
             if (!fused || s == hi - 1)
                 step_deltas(K, p, states, d_outputs, delta, s, b0, nb, 0, p.H, w);
@@ -873,9 +881,15 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         });
         return;
     }
-    // One counter per block: the groups of block k go to whichever thread asks.
-    std::vector<std::atomic<int64_t>> next_group(static_cast<size_t>(blocks));
-    for (auto& n : next_group) n.store(0, std::memory_order_relaxed);
+    // Blocks from BlockChains as above, no barrier per block: each thread scatters block k
+    // once every group has finished it (done[k]), between its own blocks; block k reuses the
+    // ring slot of block k - kRingSlots, so it waits until every thread has scattered that.
+    struct alignas(64) Counter {
+        std::atomic<int64_t> value{0};
+    };
+    std::vector<Counter> done(static_cast<size_t>(blocks));       // groups done with block k
+    std::vector<Counter> scattered(static_cast<size_t>(threads));  // blocks a thread scattered
+    BlockChains chains(group_count, blocks);
     parallel_region(threads, [&](int tid, int nt) {
         int64_t v0, v1;
         split_range(p.V, 64, tid, nt, v0, v1);
@@ -885,19 +899,43 @@ void backward_through_time(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p,
         int64_t b0, b1;  // the ids of an equal share of the samples, time-major
         split_range(p.B, 1, tid, nt, b0, b1);
         ids_by_time(p.token_ids, p.B, p.T, b0, b1, table.ids_by_time);
-        for (int64_t k = 0; k < blocks; ++k) {
-            for (;;) {
-                const int64_t g = next_group[k].fetch_add(1, std::memory_order_relaxed);
-                if (g >= group_count) break;
-                run_block(g, k);
+        thread_barrier();  // every id is in place
+        int64_t mine = 0;  // blocks this thread has scattered
+        auto scatter_finished_blocks = [&] {
+            while (mine < blocks &&
+                   done[static_cast<size_t>(mine)].value.load(std::memory_order_acquire) ==
+                       group_count) {
+                int64_t lo, hi;
+                block_steps(mine, lo, hi);
+                scatter_block(K, p, delta, table, lo, hi, tid, nt);
+                scattered[static_cast<size_t>(tid)].value.store(++mine, std::memory_order_release);
             }
-            // Every row of the block is written (and the ids before the first); the ring's
-            // other block, written next, was last read before this barrier.
-            thread_barrier();
-            int64_t lo, hi;
-            block_steps(k, lo, hi);
-            scatter_block(K, p, delta, table, lo, hi, tid, nt);
+        };
+        auto slot_free = [&](int64_t k) {
+            for (int t = 0; t < nt; ++t)
+                if (scattered[static_cast<size_t>(t)].value.load(std::memory_order_acquire) <
+                    k - kRingSlots + 1)
+                    return false;
+            return true;
+        };
+        int64_t g, k;
+        for (int polls = 0;;) {
+            const BlockChains::Claim c = chains.try_next(g, k);
+            if (c == BlockChains::Claim::kFinished) break;
+            if (c == BlockChains::Claim::kBlock) {
+                for (int waits = 0; !slot_free(k);) {
+                    scatter_finished_blocks();
+                    spin_pause(waits);
+                }
+                run_block(g, k);
+                chains.finish(g, k);
+                done[static_cast<size_t>(k)].value.fetch_add(1, std::memory_order_release);
+                polls = 0;
+            }
+            scatter_finished_blocks();
+            if (c == BlockChains::Claim::kBusy) spin_pause(polls);
         }
+        for (int polls = 0; mine < blocks; spin_pause(polls)) scatter_finished_blocks();
     });
 }
 
@@ -1133,10 +1171,10 @@ void simple_rnn_backward(const SimpleRnnProblem<T>& problem, const T* states, co
         partial.assign(static_cast<size_t>(groups.count * groups.per), T(0));
         groups.data = partial.data();
     }
-    // Every gradient added during the pass: keep only the deltas of two blocks of steps.
+    // Every gradient added during the pass: keep only the deltas of kRingSlots blocks of steps.
     const bool ring = groups.data && p.token_ids && p.time_major_step;
     std::vector<T>& delta = workspace<T>(kDelta);
-    delta.resize(static_cast<size_t>(ring ? 2 * kRingSteps * p.time_major_step
+    delta.resize(static_cast<size_t>(ring ? kRingSlots * kRingSteps * p.time_major_step
                                           : states_size(p)));
     TableScatter<T> table;
     if (ring) {

@@ -769,7 +769,8 @@ void check_work_queue() {
 
 // BlockChains: every block of every chain handed out exactly once, a chain's blocks in order
 // and never two at a time, with 1..4 threads claiming at once (std::thread, so this runs
-// without OpenMP too); group_bounds: increasing boundaries from 0 to the tile count.
+// without OpenMP too), and try_next's busy and finished answers; group_bounds: increasing
+// boundaries from 0 to the tile count.
 void check_block_chains() {
     for (int threads : {1, 2, 3, 4}) {
         for (int64_t chains : {1, 2, 5}) {
@@ -798,6 +799,18 @@ void check_block_chains() {
             for (auto& d : done)
                 if (d.load() != blocks) fail(what + ": a chain did not run every block");
         }
+    }
+    {  // try_next never waits: busy while every unfinished chain is held
+        using Claim = fastrnn::BlockChains::Claim;
+        fastrnn::BlockChains queue(2, 1);
+        int64_t c0 = -1, c1 = -1, k = -1, c = -1;
+        const bool ok = queue.try_next(c0, k) == Claim::kBlock && k == 0 &&
+                        queue.try_next(c1, k) == Claim::kBlock && k == 0 && c0 != c1 &&
+                        queue.try_next(c, k) == Claim::kBusy &&
+                        (queue.finish(c0, 0), queue.try_next(c, k) == Claim::kBusy) &&
+                        (queue.finish(c1, 0), queue.try_next(c, k) == Claim::kFinished);
+        ++g_checks;
+        if (!ok) fail("BlockChains::try_next: wrong claim with held or finished chains");
     }
     for (int threads : {1, 2, 3, 16})
         for (int64_t tiles : {1, 2, 4, 22, 100}) {

@@ -90,6 +90,17 @@ inline void cpu_relax() {
 #endif
 }
 
+// One pause of a spin-wait, `polls` counting the pauses so far: the CPU's pause instruction,
+// then, after 4096 of them, a yield (the thread waited for may need this CPU).
+inline void spin_pause(int& polls) {
+    if (polls < 4096) {
+        ++polls;
+        cpu_relax();
+    } else {
+        std::this_thread::yield();
+    }
+}
+
 // Independent chains of blocks (a recurrence over groups of samples: block k + 1 of a chain
 // needs its block k, chains need nothing of each other), split between the threads of a
 // parallel_region at run time: a free thread takes the next block of the chain furthest
@@ -102,10 +113,13 @@ public:
     BlockChains(const BlockChains&) = delete;
     BlockChains& operator=(const BlockChains&) = delete;
 
-    // Claims a block: true with its chain and index (the writes of the chain's blocks before
-    // it are visible), false when every chain is finished.
-    bool next(int64_t& chain, int64_t& block) {
-        for (int polls = 0;; ++polls) {
+    enum class Claim { kBlock, kBusy, kFinished };
+
+    // Claims a block without waiting: kBlock with its chain and index (the writes of the
+    // chain's blocks before it are visible), kBusy when every unfinished chain is held,
+    // kFinished when every chain is finished.
+    Claim try_next(int64_t& chain, int64_t& block) {
+        for (;;) {
             int64_t best = -1, best_state = 0;
             bool unfinished = false;
             for (size_t c = 0; c < state_.size(); ++c) {
@@ -117,17 +131,24 @@ public:
                     best_state = v;
                 }
             }
-            if (!unfinished) return false;
-            if (best >= 0 && state_[static_cast<size_t>(best)].value.compare_exchange_strong(
-                                 best_state, best_state | 1, std::memory_order_acq_rel)) {
+            if (!unfinished) return Claim::kFinished;
+            if (best < 0) return Claim::kBusy;
+            if (state_[static_cast<size_t>(best)].value.compare_exchange_strong(
+                    best_state, best_state | 1, std::memory_order_acq_rel)) {
                 chain = best;
                 block = best_state >> 1;
-                return true;
+                return Claim::kBlock;
             }
-            if (best < 0) {
-                if (polls < 4096) cpu_relax();
-                else std::this_thread::yield();  // a holder may be waiting for this CPU
-            }
+        }
+    }
+
+    // Claims a block, waiting while every unfinished chain is held: true with its chain and
+    // index, false when every chain is finished.
+    bool next(int64_t& chain, int64_t& block) {
+        for (int polls = 0;;) {
+            const Claim c = try_next(chain, block);
+            if (c != Claim::kBusy) return c == Claim::kBlock;
+            spin_pause(polls);
         }
     }
 
