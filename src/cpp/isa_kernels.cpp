@@ -476,18 +476,36 @@ struct DeltaEpilogue {
     int64_t ldy = 0, y_ahead = 0, c_ahead = 0;
 };
 
+// Initial sums read from rows anywhere in memory (IsaKernels::gemm_rows): a tile's row r
+// starts from rows[r] + col (plus the bias) instead of the bias or C.
+template <typename T>
+struct RowInit {
+    const T* const* rows = nullptr;
+    int64_t col = 0;
+
+    // The rows of the tile whose rows start at i, columns at j.
+    RowInit at(int64_t i, int64_t j) const { return {rows ? rows + i : nullptr, col + j}; }
+};
+
 // One register tile: MR_ rows x NV_ vectors of columns, all accumulators in registers.
 template <typename T, int MR_, int NV_, Activation ACT, bool DELTA = false>
 inline void gemm_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t rs_a,
                       int64_t cs_a, const T* __restrict B, int64_t ldb, const T* __restrict bias,
-                      int64_t K, bool accumulate, Runs runs, DeltaEpilogue<T> de = {}) {
+                      int64_t K, bool accumulate, Runs runs, DeltaEpilogue<T> de = {},
+                      RowInit<T> init = {}) {
     using V = typename Vec<T>::type;
     constexpr int W = vec_width<T>();
     V acc[MR_][NV_];
     for (int r = 0; r < MR_; ++r)
-        for (int v = 0; v < NV_; ++v)
-            acc[r][v] = bias ? load(bias + v * W)
-                             : (accumulate ? load(C + r * ldc + v * W) : V{});
+        for (int v = 0; v < NV_; ++v) {
+            if (init.rows) {
+                acc[r][v] = load(init.rows[r] + init.col + v * W);
+                if (bias) acc[r][v] += load(bias + v * W);
+            } else {
+                acc[r][v] = bias ? load(bias + v * W)
+                                 : (accumulate ? load(C + r * ldc + v * W) : V{});
+            }
+        }
     for (int64_t o = 0; o < runs.count; ++o, A += runs.a, B += runs.b)
         for (int64_t k = 0; k < K; ++k) {
             V b[NV_];
@@ -550,14 +568,15 @@ inline void row_tile_chained(T* __restrict C, const T* __restrict A, int64_t cs_
 template <typename T, int R, int NV_, Activation ACT, bool DELTA = false>
 inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t rs_a,
                            int64_t cs_a, const T* B, int64_t ldb, const T* bias, int64_t K,
-                           bool accumulate, Runs runs, DeltaEpilogue<T> de = {}) {
+                           bool accumulate, Runs runs, DeltaEpilogue<T> de = {},
+                           RowInit<T> init = {}) {
     if constexpr (R > 0) {
         if (rows == R)
             gemm_tile<T, R, NV_, ACT, DELTA>(C, ldc, A, rs_a, cs_a, B, ldb, bias, K, accumulate,
-                                             runs, de);
+                                             runs, de, init);
         else
             gemm_tail_rows<T, R - 1, NV_, ACT, DELTA>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias,
-                                                      K, accumulate, runs, de);
+                                                      K, accumulate, runs, de, init);
     }
 }
 
@@ -569,12 +588,19 @@ inline void gemm_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t 
 template <typename T, int R, Activation ACT>
 inline void gemm_edge_tile(T* __restrict C, int64_t ldc, const T* __restrict A, int64_t rs_a,
                            int64_t cs_a, const T* __restrict B, int64_t ldb,
-                           const T* __restrict bias, int nc, int64_t K, bool accumulate) {
+                           const T* __restrict bias, int nc, int64_t K, bool accumulate,
+                           RowInit<T> init) {
     using V = typename Vec<T>::type;
     V acc[R];
     const V b0 = bias ? load_partial(bias, nc) : V{};
-    for (int r = 0; r < R; ++r)
-        acc[r] = bias ? b0 : (accumulate ? load_partial(C + r * ldc, nc) : V{});
+    for (int r = 0; r < R; ++r) {
+        if (init.rows) {
+            acc[r] = load_partial(init.rows[r] + init.col, nc);
+            if (bias) acc[r] += b0;
+        } else {
+            acc[r] = bias ? b0 : (accumulate ? load_partial(C + r * ldc, nc) : V{});
+        }
+    }
     for (int64_t k = 0; k < K; ++k) {
         const V b = load_partial(B + k * ldb, nc);
         for (int r = 0; r < R; ++r) acc[r] += splat<T>(A[r * rs_a + k * cs_a]) * b;
@@ -585,13 +611,14 @@ inline void gemm_edge_tile(T* __restrict C, int64_t ldc, const T* __restrict A, 
 template <typename T, int R, Activation ACT>
 inline void gemm_edge_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int64_t rs_a,
                                 int64_t cs_a, const T* B, int64_t ldb, const T* bias, int nc,
-                                int64_t K, bool accumulate) {
+                                int64_t K, bool accumulate, RowInit<T> init) {
     if constexpr (R > 0) {
         if (rows == R)
-            gemm_edge_tile<T, R, ACT>(C, ldc, A, rs_a, cs_a, B, ldb, bias, nc, K, accumulate);
+            gemm_edge_tile<T, R, ACT>(C, ldc, A, rs_a, cs_a, B, ldb, bias, nc, K, accumulate,
+                                      init);
         else
             gemm_edge_tail_rows<T, R - 1, ACT>(rows, C, ldc, A, rs_a, cs_a, B, ldb, bias, nc, K,
-                                               accumulate);
+                                               accumulate, init);
     }
 }
 
@@ -599,25 +626,25 @@ inline void gemm_edge_tail_rows(int64_t rows, T* C, int64_t ldc, const T* A, int
 template <typename T, Activation ACT>
 void gemm_edge_columns(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                        int64_t ldb, const T* bias, int64_t M, int64_t nc, int64_t K,
-                       bool accumulate) {
+                       bool accumulate, RowInit<T> init = {}) {
     constexpr int MR = tile_rows<T>();
     const int n = static_cast<int>(nc);
     int64_t i = 0;
     for (; i + 2 * MR <= M; i += 2 * MR)
         gemm_edge_tile<T, 2 * MR, ACT>(C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a, B, ldb, bias, n,
-                                       K, accumulate);
+                                       K, accumulate, init.at(i, 0));
     if (i < M)
         gemm_edge_tail_rows<T, 2 * MR - 1, ACT>(M - i, C + i * ldc, ldc, A + i * rs_a, rs_a, cs_a,
-                                                B, ldb, bias, n, K, accumulate);
+                                                B, ldb, bias, n, K, accumulate, init.at(i, 0));
 }
 
 // Columns [0, N) of C for the k range of one call: panels of NV vectors, then of two (in row
 // tiles of PAIR_ROWS), then of one vector, then the last N mod W columns (gemm_edge_columns);
-// `runs` runs of k each.
+// `runs` runs of k each; the initial sums from `init`'s rows when it has them (gemm_rows).
 template <typename T, Activation ACT, bool DELTA = false, int PAIR_ROWS = tile_rows<T>()>
 void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
-                 Runs runs = {}, DeltaEpilogue<T> de = {}) {
+                 Runs runs = {}, DeltaEpilogue<T> de = {}, RowInit<T> init = {}) {
     constexpr int MR = tile_rows<T>();
     constexpr int W = vec_width<T>();
     constexpr int NV = tile_vectors<T>();
@@ -634,11 +661,12 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         int64_t i = 0;
         for (; i + MR <= M; i += MR)
             gemm_tile<T, MR, NV, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
-                                             B + j, ldb, bj, K, accumulate, runs, row_de(i));
+                                             B + j, ldb, bj, K, accumulate, runs, row_de(i),
+                                             init.at(i, j));
         if (i < M)
             gemm_tail_rows<T, MR - 1, NV, ACT, DELTA>(M - i, C + i * ldc + j, ldc, A + i * rs_a,
                                                       rs_a, cs_a, B + j, ldb, bj, K, accumulate,
-                                                      runs, row_de(i));
+                                                      runs, row_de(i), init.at(i, j));
     }
     // Two vectors left (H = 32 with 512-bit vectors): an MR x 2 tile, two multiply-adds per
     // broadcast of A (as 2*MR x 1 tiles, one: the AVX-512 forward at H = 32 was 1.15-1.2x
@@ -649,22 +677,25 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         for (; i + PAIR_ROWS <= M; i += PAIR_ROWS)
             gemm_tile<T, PAIR_ROWS, 2, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a,
                                                    cs_a, B + j, ldb, bj, K, accumulate, runs,
-                                                   row_de(i));
+                                                   row_de(i), init.at(i, j));
         if (i < M)
             gemm_tail_rows<T, PAIR_ROWS - 1, 2, ACT, DELTA>(M - i, C + i * ldc + j, ldc,
                                                             A + i * rs_a, rs_a, cs_a, B + j, ldb,
-                                                            bj, K, accumulate, runs, row_de(i));
+                                                            bj, K, accumulate, runs, row_de(i),
+                                                            init.at(i, j));
     }
     for (; j + W <= N; j += W) {
         const T* bj = bias ? bias + j : nullptr;
         int64_t i = 0;
         for (; i + 2 * MR <= M; i += 2 * MR)
             gemm_tile<T, 2 * MR, 1, ACT, DELTA>(C + i * ldc + j, ldc, A + i * rs_a, rs_a, cs_a,
-                                                B + j, ldb, bj, K, accumulate, runs, row_de(i));
+                                                B + j, ldb, bj, K, accumulate, runs, row_de(i),
+                                                init.at(i, j));
         if (i < M)
             gemm_tail_rows<T, 2 * MR - 1, 1, ACT, DELTA>(M - i, C + i * ldc + j, ldc,
                                                          A + i * rs_a, rs_a, cs_a, B + j, ldb, bj,
-                                                         K, accumulate, runs, row_de(i));
+                                                         K, accumulate, runs, row_de(i),
+                                                         init.at(i, j));
     }
     if (j == N) return;
     // Edge columns run by run: C holds the sums between runs, the same bits (several runs
@@ -675,16 +706,18 @@ void gemm_panels(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, cons
         gemm_edge_columns<T, EDGE_ACT>(C + j, ldc, A + o * runs.a, rs_a, cs_a,
                                        B + o * runs.b + j, ldb,
                                        o ? nullptr : (bias ? bias + j : nullptr), M, N - j, K,
-                                       o ? true : accumulate);
+                                       o ? true : accumulate, o ? RowInit<T>{} : init.at(0, j));
     if constexpr (DELTA)
         for (int64_t i = 0; i < M; ++i)
             for (int64_t c = j; c < N; ++c)
                 C[i * ldc + c] *= derivative(de.y[i * de.ldy + c], ACT);
 }
 
+// gemm, or with `rows` (M row pointers) gemm_rows.
 template <typename T, Activation ACT>
 void gemm_with(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
-               int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate) {
+               int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
+               const T* const* rows = nullptr) {
     // k in blocks whose panel of B fits L1 (about 16 KB). Partial sums go through C exactly,
     // so every element still accumulates in plain k order; the activation is applied in
     // registers by the last block.
@@ -694,11 +727,14 @@ void gemm_with(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const 
         const bool last = k0 + KC >= K;
         const T* bk = k0 == 0 ? bias : nullptr;
         const bool acc = k0 == 0 ? accumulate : true;
+        const RowInit<T> init{k0 == 0 ? rows : nullptr, 0};
         if (last)
-            gemm_panels<T, ACT>(C, ldc, A + k0 * cs_a, rs_a, cs_a, B + k0 * ldb, ldb, bk, M, N, kc, acc);
+            gemm_panels<T, ACT>(C, ldc, A + k0 * cs_a, rs_a, cs_a, B + k0 * ldb, ldb, bk, M, N,
+                                kc, acc, Runs{}, DeltaEpilogue<T>{}, init);
         else
             gemm_panels<T, Activation::Linear>(C, ldc, A + k0 * cs_a, rs_a, cs_a, B + k0 * ldb,
-                                               ldb, bk, M, N, kc, acc);
+                                               ldb, bk, M, N, kc, acc, Runs{},
+                                               DeltaEpilogue<T>{}, init);
     }
 }
 
@@ -833,6 +869,15 @@ void gemm(T* C, int64_t ldc, const T* A, int64_t rs_a, int64_t cs_a, const T* B,
     });
 }
 
+// A step whose input rows are read where they are (IsaKernels::gemm_rows).
+template <typename T>
+void gemm_rows(T* C, int64_t ldc, const T* const* rows, const T* A, int64_t rs_a, const T* B,
+               int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, Activation act) {
+    with_activation(act, [&](auto a) {
+        gemm_with<T, decltype(a)::value>(C, ldc, A, rs_a, 1, B, ldb, bias, M, N, K, false, rows);
+    });
+}
+
 // Runs of k added to C one after another, each run's products in k order (IsaKernels::gemm_runs).
 // Rows of two 512-bit vectors (the lecture model's H = 32 float32 weight gradient) go in tiles
 // of 8 rows, 16 accumulators, instead of gemm_panels' 6 (5 tiles of 6 and one of 2 for 32
@@ -875,10 +920,10 @@ template <typename T>
 const IsaKernels<T>* table() {
     // mr: every row tile used (MR, 2*MR and their tails) starts at a multiple of 2*MR when
     // callers split rows in multiples of it, so no row's arithmetic depends on the split.
-    static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(), vec_width<T>(),
-                                 &gemm<T>, &gemm_runs<T>, &gemv<T>, &gemv_steps<T>,
-                                 &activation_forward<T>, &step_delta<T>, &gemm_delta<T>,
-                                 &scatter_rows<T>};
+    static const IsaKernels<T> t{FASTRNN_ISA_NAME, 2 * tile_rows<T>(), tile_cols<T>(),
+                                 vec_width<T>(), &gemm<T>, &gemm_rows<T>, &gemm_runs<T>,
+                                 &gemv<T>, &gemv_steps<T>, &activation_forward<T>,
+                                 &step_delta<T>, &gemm_delta<T>, &scatter_rows<T>};
     return &t;
 }
 

@@ -346,14 +346,58 @@ void recurrent_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* h, 
                    j1 - j0, p.H, true, p.activation);
 }
 
+// Whether forward_rows reads the table rows of token ids where they are, in the step's
+// product (step_from_table), instead of copying them into states first (gather_token_rows):
+// batches whose step product is the engine's GEMM (not OpenBLAS). Same bits; lecture-model
+// forward 1.09-1.17x at 1 thread, 1.21-1.31x at 2 (tools/ab_builds.py, two runs): the copy
+// wrote every state row twice and read it back.
+template <typename T>
+bool table_rows_in_place(const SimpleRnnProblem<T>& p) {
+    return p.token_ids && p.B > 1 && !blas_worthwhile(p.H, p.H, p.H, 1);
+}
+
+// One step of rows [b0, b0 + nb) at input time t whose inputs are table rows read through
+// token ids (table_rows_in_place): h (rows ld apart) = act(table[id] + bias + prev .
+// recurrent_kernel), prev (rows prev_ld apart) nullptr for zeros; `rows` holds nb pointers,
+// `masked` (nb, H) the previous state times the recurrent dropout mask. Prefetching the next
+// step's table rows made the forward 1.02-1.04x slower.
+template <typename T>
+void step_from_table(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* table,
+                     T* h, int64_t ld, const T* prev, int64_t prev_ld, int64_t b0, int64_t nb,
+                     int64_t t, const T** rows, T* masked) {
+    for (int64_t i = 0; i < nb; ++i) rows[i] = table + p.token_ids[(b0 + i) * p.T + t] * p.H;
+    if (prev && p.recurrent_dropout_mask) {
+        apply_recurrent_mask(p, prev, prev_ld, b0, nb, masked);
+        prev = masked;
+        prev_ld = p.H;
+    }
+    K.gemm_rows(h, ld, rows, prev, prev_ld, p.recurrent_kernel, p.H, p.bias, nb, p.H,
+                prev ? p.H : 0, p.activation);
+}
+
 // Rows [b0, b1) through steps [s0, s1), their input projection first (unless it was computed
-// before, see project_up_front); `masked` holds (b1 - b0, H) for the recurrent dropout.
+// before, see project_up_front, or is read in place, see table_rows_in_place); `masked`
+// holds (b1 - b0, H) for the recurrent dropout.
 template <typename T>
 void forward_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T* xin,
                   T* outputs, T* states, int64_t b0, int64_t b1, int64_t s0, int64_t s1,
                   bool up_front, T* masked) {
     const int64_t nb = b1 - b0, ld = sample_stride(p);
     const int64_t t_lo = first_input_time(s0, s1, p.T, p.go_backwards);
+    if (table_rows_in_place(p)) {
+        thread_local std::vector<const T*> rows;
+        rows.resize(static_cast<size_t>(nb));
+        for (int64_t s = s0; s < s1; ++s) {
+            const int64_t t = input_time(s, p.T, p.go_backwards);
+            int64_t prev_ld;
+            const T* prev = previous_state(p, states, s, b0, prev_ld);
+            T* h = states + state_row(p, b0, t);
+            step_from_table(K, p, xin, h, ld, prev, prev_ld, b0, nb, t, rows.data(), masked);
+            keep_masked_rows(p, h, ld, prev, prev_ld, t, b0, nb, 0, p.H);
+        }
+        if (outputs && outputs != states) write_outputs(p, outputs, states, s0, s1, b0, nb, 0, p.H);
+        return;
+    }
     if (p.token_ids)
         gather_token_rows(p, xin, b0, b1, t_lo, s1 - s0, states);
     else if (!up_front)

@@ -567,6 +567,47 @@ void check_gemm_delta(int64_t M, int64_t N, Activation act, const std::string& p
     identical(got, two_pass, buf);
 }
 
+// gemm_rows (a step's initial sums read from table rows through pointers) against double
+// sums, and bit-identical to copying the rows plus bias into C and gemm with accumulate;
+// rows repeat, K = 0 (activation of rows + bias only) and K beyond one k block included.
+template <typename T>
+void check_gemm_rows(int64_t M, int64_t N, int64_t K, bool with_bias, Activation act,
+                     const std::string& path) {
+    const fastrnn::IsaKernels<T>& kern = fastrnn::active_kernels<T>();
+    const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "[%s %s] gemm_rows %lldx%lldx%lld%s %s", path.c_str(), dtype,
+                  (long long)M, (long long)N, (long long)K, with_bias ? " bias" : "",
+                  act_name(act));
+    std::mt19937_64 gen(static_cast<uint64_t>(M * 131 + N * 7 + K * 3 + static_cast<int>(act)));
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    const int64_t V = 11, ld_table = N + 5, ld_a = K + 2;
+    std::vector<T> table(static_cast<size_t>(V * ld_table)), bias(static_cast<size_t>(N));
+    std::vector<T> a(static_cast<size_t>(M * ld_a)), b(static_cast<size_t>(K * N + 1));
+    for (auto* v : {&table, &bias, &a, &b})
+        for (auto& e : *v) e = T(u(gen));
+    std::vector<const T*> rows(static_cast<size_t>(M));
+    for (auto& r : rows) r = table.data() + static_cast<int64_t>(gen() % V) * ld_table;
+    std::vector<double> want(static_cast<size_t>(M * N));
+    std::vector<T> copied(static_cast<size_t>(M * N));
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            const T start = with_bias ? rows[i][j] + bias[j] : rows[i][j];
+            copied[i * N + j] = start;
+            double z = double(start);
+            for (int64_t k = 0; k < K; ++k) z += double(a[i * ld_a + k]) * double(b[k * N + j]);
+            want[i * N + j] = act == Activation::Tanh ? std::tanh(z)
+                            : act == Activation::Sigmoid ? 1.0 / (1.0 + std::exp(-z))
+                            : act == Activation::Relu ? std::fmax(z, 0.0) : z;
+        }
+    std::vector<T> got(static_cast<size_t>(M * N), T(0));
+    kern.gemm_rows(got.data(), N, rows.data(), K ? a.data() : nullptr, ld_a,
+                   K ? b.data() : nullptr, N, with_bias ? bias.data() : nullptr, M, N, K, act);
+    kern.gemm(copied.data(), N, a.data(), ld_a, 1, b.data(), N, nullptr, M, N, K, true, act);
+    compare(got, want, (sizeof(T) == 4 ? 1e-6 : 1e-14) * std::sqrt(double(K + 2)), buf);
+    identical(got, copied, buf);
+}
+
 // The fused Adam step (with and without amsgrad) against the formula in double.
 template <typename T>
 void check_adam(int64_t n, bool amsgrad) {
@@ -935,6 +976,14 @@ int main() {
                 check_gemm_delta<float>(mn[0], mn[1], act, path);
                 check_gemm_delta<double>(mn[0], mn[1], act, path);
             }
+        for (auto mnk : {std::vector<int64_t>{12, 32, 32}, {1, 16, 16}, {7, 20, 20},
+                         {13, 37, 37}, {30, 64, 64}, {5, 100, 100}, {9, 32, 0}, {6, 48, 200}})
+            for (Activation act : {Activation::Tanh, Activation::Relu, Activation::Sigmoid,
+                                   Activation::Linear})
+                for (bool with_bias : {true, false}) {
+                    check_gemm_rows<float>(mnk[0], mnk[1], mnk[2], with_bias, act, path);
+                    check_gemm_rows<double>(mnk[0], mnk[1], mnk[2], with_bias, act, path);
+                }
         std::printf("path %s: done\n", path.c_str());
     }
     check_pipelines();

@@ -24,6 +24,15 @@ struct IsaKernels {
                  int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K, bool accumulate,
                  Activation act);
 
+    // C (M, N) = act(rows[i] + bias + A . B): gemm whose initial sums are rows anywhere in
+    // memory (row i's N values start at rows[i]; M pointers), e.g. an embedding-fed layer's
+    // table rows read through token ids, not copied into C first. The same bits as copying
+    // rows[i] + bias into C and gemm with accumulate. A's rows rs_a apart (contiguous); A and
+    // B are not read when K = 0 (then C = act(rows + bias)); bias may be nullptr.
+    void (*gemm_rows)(T* C, int64_t ldc, const T* const* rows, const T* A, int64_t rs_a,
+                      const T* B, int64_t ldb, const T* bias, int64_t M, int64_t N, int64_t K,
+                      Activation act);
+
     // C (M, N) += A_0 . B_0 + A_1 . B_1 + ... for `runs` products (M, K) . (K, N), added in
     // run then k order: A_o = A + o * run_a (elements as in gemm), B_o = B + o * run_b (rows
     // ldb apart). The same bits as `runs` gemm calls with accumulate, in one pass over C and
