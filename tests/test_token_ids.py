@@ -213,3 +213,25 @@ def test_weight_gradients_over_many_steps(opts, units, threads_on_small_problems
         else:
             np.testing.assert_array_equal(g.drecurrent_kernel, first.drecurrent_kernel)
             np.testing.assert_array_equal(g.dbias, first.dbias)
+
+
+@pytest.mark.parametrize("bad", [-1, 11, np.iinfo(np.int64).min, np.iinfo(np.int64).max])
+def test_check_token_ids_finds_any_id_out_of_range(bad):
+    """One vectorized pass checks the range (the message still gives the ids' range)."""
+    ok = np.zeros((3, 40), np.int64)
+    ok[1, 7] = 10  # both ends of [0, 11) are fine
+    ops.check_token_ids(ok, 11)
+    ids = ok.copy()
+    ids[2, 39] = bad
+    with pytest.raises(ValueError, match=rf"ids must be in \[0, 11\).*values in "
+                                         rf"\[{min(0, bad)}, {max(10, bad)}\]"):
+        ops.check_token_ids(ids, 11)
+
+
+@pytest.mark.parametrize("ids", [np.array([[1, 2 ** 63 + 5]], np.uint64),
+                                 np.array([[1.0, 1e30]]), np.array([[-3.0, 1.0]])])
+def test_check_token_ids_rejects_ids_that_wrap_in_int64(ids):
+    """uint64 ids above 2**63 and huge float ids do not fit int64: their own range decides."""
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 11\)"):
+        ops.check_token_ids(ids, 11)
+    assert ops.check_token_ids(np.array([[0, 10]], np.uint64), 11) is None

@@ -72,6 +72,15 @@ py::array_t<T> product(const py::array& a, const py::array& b, bool transpose_a,
 
 void register_embedding(py::module_& m) {
     m.def(
+        "token_ids_in_range",
+        [](py::array ids, int64_t input_dim) {
+            require<int64_t>(ids, "ids", {-1, -1});
+            return ids_in_range(static_cast<const int64_t*>(ids.data()), ids.size(), input_dim);
+        },
+        py::arg("ids"), py::arg("input_dim"),
+        "Whether every id of a C-contiguous int64 (B,T) array is in [0, input_dim): one "
+        "vectorized pass (NumPy's min and max are two).");
+    m.def(
         "matmul",
         [](py::array a, py::array b, bool transpose_a, int num_threads) -> py::array {
             if (has_dtype<double>(a)) return product<double>(a, b, transpose_a, num_threads);

@@ -75,17 +75,22 @@ void require(const py::array& a, const char* name, std::initializer_list<int64_t
     require_c_contiguous(a, name);
 }
 
+// Whether every one of the n ids is in [0, V): branch-free over every id (vectorizes), the
+// sign bit of id or of V - 1 - id.
+inline bool ids_in_range(const int64_t* p, py::ssize_t n, int64_t V) {
+    uint64_t bad = 0;
+    for (py::ssize_t i = 0; i < n; ++i)
+        bad |= (static_cast<uint64_t>(p[i]) |
+                (static_cast<uint64_t>(V - 1) - static_cast<uint64_t>(p[i]))) >> 63;
+    return !bad;
+}
+
 // int64 (B, T) token ids, every one in [0, V): checked before any kernel reads through them.
 inline void check_ids(const py::array& ids, const char* name, int64_t V) {
     require<int64_t>(ids, name, {-1, -1});
     const int64_t* p = static_cast<const int64_t*>(ids.data());
     const py::ssize_t n = ids.size();
-    // Branch-free over every id (vectorizes): the sign bit of id or of V - 1 - id.
-    uint64_t bad = 0;
-    for (py::ssize_t i = 0; i < n; ++i)
-        bad |= (static_cast<uint64_t>(p[i]) |
-                (static_cast<uint64_t>(V - 1) - static_cast<uint64_t>(p[i]))) >> 63;
-    if (!bad) return;
+    if (ids_in_range(p, n, V)) return;
     for (py::ssize_t i = 0; i < n; ++i)  // the first id out of range, for the message
         if (p[i] < 0 || p[i] >= V)
             throw std::invalid_argument(std::string(name) + " must be in [0, " +
