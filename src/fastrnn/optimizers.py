@@ -19,6 +19,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ._config import get_num_threads
+from .ops import _engine
+
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "Adagrad", "get", "serialize", "deserialize"]
 
 
@@ -267,10 +270,7 @@ class RMSprop(Optimizer):
         v = s["velocity"]
         if not self.centered and self.momentum == 0 and _fusable(w, g, v):
             # One pass in C++ on the kernels' threads; same roundings (subnormals flushed).
-            from . import _core
-            from ._config import get_num_threads
-
-            _core.rmsprop_update(w, v, g, lr, self.rho, self.epsilon, get_num_threads())
+            _engine().rmsprop_update(w, v, g, lr, self.rho, self.epsilon, get_num_threads())
             return
         v *= self.rho
         np.square(g, out=tmp)
@@ -320,11 +320,8 @@ class Adam(Optimizer):
         v_hat = s["velocity_hat"] if self.amsgrad else None
         if _fusable(w, g, m, v, *((v_hat,) if self.amsgrad else ())):
             # One pass in C++ on the kernels' threads; same roundings (subnormals flushed).
-            from . import _core
-            from ._config import get_num_threads
-
-            _core.adam_update(w, m, v, v_hat, g, alpha, self.beta_1, self.beta_2, self.epsilon,
-                              get_num_threads())
+            _engine().adam_update(w, m, v, v_hat, g, alpha, self.beta_1, self.beta_2,
+                                  self.epsilon, get_num_threads())
             return
         np.subtract(g, m, out=tmp)
         tmp *= 1.0 - self.beta_1
