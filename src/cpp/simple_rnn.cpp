@@ -385,8 +385,7 @@ void forward_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T*
     const int64_t nb = b1 - b0, ld = sample_stride(p);
     const int64_t t_lo = first_input_time(s0, s1, p.T, p.go_backwards);
     if (table_rows_in_place(p)) {
-        thread_local std::vector<const T*> rows;
-        rows.resize(static_cast<size_t>(nb));
+        std::vector<const T*> rows(static_cast<size_t>(nb));  // per block: nothing kept
         for (int64_t s = s0; s < s1; ++s) {
             const int64_t t = input_time(s, p.T, p.go_backwards);
             int64_t prev_ld;
