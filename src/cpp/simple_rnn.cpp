@@ -321,6 +321,18 @@ void project_share(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T
     }
 }
 
+// The previous states that a step of rows [b0, b0+nb) multiplies: prev itself (rows prev_ld
+// apart, nullptr for zeros), or prev times the recurrent dropout mask in `scratch` (nb, H),
+// prev_ld then H.
+template <typename T>
+const T* dropped_previous(const SimpleRnnProblem<T>& p, const T* prev, int64_t& prev_ld,
+                          int64_t b0, int64_t nb, T* scratch) {
+    if (!prev || !p.recurrent_dropout_mask) return prev;
+    apply_recurrent_mask(p, prev, prev_ld, b0, nb, scratch);
+    prev_ld = p.H;
+    return scratch;
+}
+
 // The recurrent part of one step for rows [b0, b0+nb), columns [j0, j1): rows h (stride ld)
 // hold the input projection and become the new state; prev (stride prev_ld) is the state
 // before the step, nullptr for zeros.
@@ -333,11 +345,7 @@ void recurrent_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, T* h, 
         for (int64_t i = 0; i < nb; ++i) K.activation_forward(C + i * ld, j1 - j0, p.activation);
         return;
     }
-    if (p.recurrent_dropout_mask) {
-        apply_recurrent_mask(p, prev, prev_ld, b0, nb, scratch);
-        prev = scratch;
-        prev_ld = p.H;
-    }
+    prev = dropped_previous(p, prev, prev_ld, b0, nb, scratch);
     if (p.B == 1)  // a lone sample: latency-bound, see IsaKernels::gemv
         K.gemv(C, prev, 1, p.recurrent_kernel + j0, p.H, nullptr, j1 - j0, p.H, true,
                p.activation);
@@ -366,11 +374,7 @@ void step_from_table(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const
                      T* h, int64_t ld, const T* prev, int64_t prev_ld, int64_t b0, int64_t nb,
                      int64_t t, const T** rows, T* masked) {
     for (int64_t i = 0; i < nb; ++i) rows[i] = table + p.token_ids[(b0 + i) * p.T + t] * p.H;
-    if (prev && p.recurrent_dropout_mask) {
-        apply_recurrent_mask(p, prev, prev_ld, b0, nb, masked);
-        prev = masked;
-        prev_ld = p.H;
-    }
+    prev = dropped_previous(p, prev, prev_ld, b0, nb, masked);
     K.gemm_rows(h, ld, rows, prev, prev_ld, p.recurrent_kernel, p.H, p.bias, nb, p.H,
                 prev ? p.H : 0, p.activation);
 }
@@ -384,31 +388,26 @@ void forward_rows(const IsaKernels<T>& K, const SimpleRnnProblem<T>& p, const T*
                   bool up_front, T* masked) {
     const int64_t nb = b1 - b0, ld = sample_stride(p);
     const int64_t t_lo = first_input_time(s0, s1, p.T, p.go_backwards);
-    if (table_rows_in_place(p)) {
-        std::vector<const T*> rows(static_cast<size_t>(nb));  // per block: nothing kept
-        for (int64_t s = s0; s < s1; ++s) {
-            const int64_t t = input_time(s, p.T, p.go_backwards);
-            int64_t prev_ld;
-            const T* prev = previous_state(p, states, s, b0, prev_ld);
-            T* h = states + state_row(p, b0, t);
-            step_from_table(K, p, xin, h, ld, prev, prev_ld, b0, nb, t, rows.data(), masked);
-            keep_masked_rows(p, h, ld, prev, prev_ld, t, b0, nb, 0, p.H);
-        }
-        if (outputs && outputs != states) write_outputs(p, outputs, states, s0, s1, b0, nb, 0, p.H);
-        return;
-    }
-    if (p.token_ids)
+    const bool in_place = table_rows_in_place(p);
+    std::vector<const T*> rows(in_place ? static_cast<size_t>(nb) : 0);  // per block: none kept
+    if (in_place) {
+        // no input projection: each step reads its table rows
+    } else if (p.token_ids) {
         gather_token_rows(p, xin, b0, b1, t_lo, s1 - s0, states);
-    else if (!up_front)
+    } else if (!up_front) {
         for (int64_t b = b0; b < b1; ++b)
             project_rows(K, p, xin, b * p.T + t_lo, s1 - s0, states + state_row(p, b, t_lo),
                          time_stride(p));
+    }
     for (int64_t s = s0; s < s1; ++s) {
         const int64_t t = input_time(s, p.T, p.go_backwards);
         int64_t prev_ld;
         const T* prev = previous_state(p, states, s, b0, prev_ld);
         T* h = states + state_row(p, b0, t);
-        recurrent_rows(K, p, h, ld, prev, prev_ld, b0, nb, 0, p.H, masked);
+        if (in_place)
+            step_from_table(K, p, xin, h, ld, prev, prev_ld, b0, nb, t, rows.data(), masked);
+        else
+            recurrent_rows(K, p, h, ld, prev, prev_ld, b0, nb, 0, p.H, masked);
         keep_masked_rows(p, h, ld, prev, prev_ld, t, b0, nb, 0, p.H);
     }
     if (outputs && outputs != states) write_outputs(p, outputs, states, s0, s1, b0, nb, 0, p.H);
