@@ -289,3 +289,23 @@ def test_matmul_rejects_bad_arguments():
         ops.matmul(np.ones((3, 4), np.int64), np.ones((4, 2)))
     with pytest.raises(ValueError, match="a"):
         ops.matmul(np.ones(3, np.float32), np.ones((3, 2), np.float32))
+
+
+def test_matmul_takes_views_lists_and_transposed_operands(rng):
+    """Operands that skip ops.matmul's fast path (views, lists, a transposed b) are converted,
+    and the results match NumPy's; the inputs are not modified."""
+    a = rng.normal(size=(6, 8)).astype(np.float32)
+    b = rng.normal(size=(5, 8)).astype(np.float32)
+    a_before, b_before = a.copy(), b.copy()
+    expected = a.astype(np.float64) @ b.T.astype(np.float64)
+    np.testing.assert_allclose(ops.matmul(a, b.T), expected, rtol=1e-5, atol=1e-5)
+    from_list = ops.matmul(a.tolist(), b.T.astype(np.float64))  # a list: float64, as NumPy
+    assert from_list.dtype == np.float64
+    np.testing.assert_allclose(from_list, expected, rtol=1e-12)
+    np.testing.assert_allclose(ops.matmul(a.T.copy(), b.T, transpose_a=True), expected,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ops.matmul(a[::2], b.T), expected[::2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(a, a_before)
+    np.testing.assert_array_equal(b, b_before)
+    with pytest.raises(ValueError, match=r"b must have shape \(8, N\)"):
+        ops.matmul(a, b)  # K differs: the fast path's shape test sends it to the full check

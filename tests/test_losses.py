@@ -206,3 +206,22 @@ def test_keras_parity_value_and_gradient(name, from_logits):
     ours, g = getattr(losses, name)(**kwargs).value_and_grad(yt, yp, sample_weight=sw)
     np.testing.assert_allclose(ours, float(k.detach()), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_bce_value_and_grad_shares_work_with_the_same_bits(dtype, label_smoothing):
+    """value_and_grad computes the values and the slope in one pass (p, 1 - p, 1 - yt shared):
+    the same bits as the loss value and the separate gradient formula, clipped ends included."""
+    loss = losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    yt = RNG.integers(0, 2, size=(6, 3)).astype(dtype)
+    yp = _probs((6, 3)).astype(dtype)
+    yp[0, 0], yp[1, 1] = 0.0, 1.0  # outside the clip range: zero gradient
+    sw = np.array([1.0, 2.0, 0.5, 0.0, 1.5, 1.0])
+    mask = np.ones((6,), bool)
+    mask[4] = False
+    value, grad = loss.value_and_grad(yt, yp, sample_weight=sw, mask=mask)
+    assert value == loss(yt, yp, sample_weight=sw, mask=mask)
+    _, dv = loss._reduce(loss._values(yt, yp), losses._weights((6,), sw, mask))
+    np.testing.assert_array_equal(grad, loss._grad(yt, yp, dv.astype(dtype)))
+    assert grad.dtype == dtype and grad[0, 0] == 0 and grad[1, 1] == 0 and not grad[4].any()

@@ -84,13 +84,22 @@ def _bce(yt, yp, from_logits, dv=None):
         if dv is None:
             return (np.maximum(yp, 0) - yp * yt + np.log1p(np.exp(-np.abs(yp)))).mean(axis=-1)
         return (_sigmoid(yp) - yt) * (dv[..., None] / n)
+    values, slope = _bce_on_probabilities(yt, yp, slope=dv is not None)
+    return values if dv is None else slope * (dv[..., None] / n)
+
+
+def _bce_on_probabilities(yt, yp, slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-sample values of the cross-entropy on clipped probabilities and, if asked, the
+    slope d values / d y_pred times the number of columns, sharing ``p``, ``1 - p``, ``1 - yt``."""
     lo, hi = _clip_eps(yp.dtype)
     p = np.clip(yp, lo, hi)
-    if dv is None:
-        return -(yt * np.log(p) + (1 - yt) * np.log(1 - p)).mean(axis=-1)
-    g = (1 - yt) / (1 - p) - yt / p
+    q, not_yt = 1 - p, 1 - yt
+    values = -(yt * np.log(p) + not_yt * np.log(q)).mean(axis=-1)
+    if not slope:
+        return values, None
+    g = not_yt / q - yt / p
     g *= (yp >= lo) & (yp <= hi)  # the clip's gradient
-    return g * (dv[..., None] / n)
+    return values, g
 
 
 def _cce(yt, yp, from_logits, dv=None):
@@ -253,9 +262,14 @@ class Loss:
         if self.reduction in ("none", None):
             raise ValueError("value_and_grad needs a reducing loss. Received: reduction='none'")
         yt, yp = _prepare(y_true, y_pred, sparse=self._sparse)
-        values = self._values(yt, yp)
+        values, grad = self._values_and_grad(yt, yp)
         loss, dv = self._reduce(values, _weights(values.shape, sample_weight, mask))
-        return loss, self._grad(yt, yp, dv.astype(yp.dtype, copy=False)).astype(yp.dtype, copy=False)
+        return loss, grad(dv.astype(yp.dtype, copy=False)).astype(yp.dtype, copy=False)
+
+    def _values_and_grad(self, yt: np.ndarray, yp: np.ndarray) -> tuple[np.ndarray, Callable]:
+        """Per-sample values and a function of ``dvalues`` giving the gradient; losses whose
+        two formulas share work override it."""
+        return self._values(yt, yp), lambda dv: self._grad(yt, yp, dv)
 
     def get_config(self) -> dict:
         """Constructor arguments."""
@@ -302,6 +316,13 @@ class BinaryCrossentropy(_CrossentropyBase):
 
     def _grad(self, yt, yp, dv):
         return _bce(self._smooth(yt), yp, self.from_logits, dv)
+
+    def _values_and_grad(self, yt, yp):
+        if self.from_logits:
+            return super()._values_and_grad(yt, yp)
+        n = yp.shape[-1]  # one pass for both (as _bce computes them, so the same bits)
+        values, slope = _bce_on_probabilities(self._smooth(yt), yp, slope=True)
+        return values, lambda dv: slope * (dv[..., None] / n)
 
 
 class CategoricalCrossentropy(_CrossentropyBase):

@@ -22,6 +22,7 @@ from ._config import resolve_num_threads
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT64 = np.dtype(np.int64)
 
 
 class SimpleRNNForward(NamedTuple):
@@ -191,13 +192,38 @@ def _plain_layer_arrays(x, kernel, recurrent_kernel, bias) -> bool:
     if len(x_shape) != 3 or len(k_shape) != 2 or 0 in x_shape or k_shape[1] == 0:
         return False
     F, H = k_shape
-    if x_shape[2] != F or recurrent_kernel.shape != (H, H):
-        return False
-    if bias is not None and (type(bias) is not nd or bias.dtype is not dtype
-                             or bias.shape != (H,) or not bias.flags.c_contiguous):
+    if x_shape[2] != F or recurrent_kernel.shape != (H, H) or not _plain_bias(bias, dtype, H):
         return False
     return (x.flags.c_contiguous and kernel.flags.c_contiguous
             and recurrent_kernel.flags.c_contiguous)
+
+
+def _plain_token_arrays(table, recurrent_kernel, bias, token_ids) -> bool:
+    """True for the fused Embedding call that needs no conversion: a C-contiguous (V, H) table
+    (V, H >= 1) and (H, H) recurrent_kernel of one float dtype, a bias (H,) or None, and
+    C-contiguous int64 (B, T) token ids with B, T >= 1 (the binding checks their range).
+    Anything else goes through the full validation (~15 us of each lecture-model step)."""
+    nd = np.ndarray
+    if type(table) is not nd or type(recurrent_kernel) is not nd or type(token_ids) is not nd:
+        return False
+    dtype = recurrent_kernel.dtype
+    if ((dtype is not _FLOAT_DTYPES[0] and dtype is not _FLOAT_DTYPES[1])
+            or table.dtype is not dtype or token_ids.dtype is not _INT64):
+        return False
+    r_shape, t_shape = recurrent_kernel.shape, table.shape
+    if (len(r_shape) != 2 or len(t_shape) != 2 or token_ids.ndim != 2 or 0 in r_shape
+            or 0 in t_shape or 0 in token_ids.shape):
+        return False
+    H = r_shape[1]
+    if r_shape[0] != H or t_shape[1] != H or not _plain_bias(bias, dtype, H):
+        return False
+    return (table.flags.c_contiguous and recurrent_kernel.flags.c_contiguous
+            and token_ids.flags.c_contiguous)
+
+
+def _plain_bias(bias, dtype: np.dtype, H: int) -> bool:
+    return bias is None or (type(bias) is np.ndarray and bias.dtype is dtype
+                            and bias.shape == (H,) and bias.flags.c_contiguous)
 
 
 def _last_output_kept(mask: np.ndarray | None, go_backwards: bool,
@@ -268,15 +294,21 @@ def simple_rnn_forward(
     Returns:
         ``SimpleRNNForward(outputs (B, T, H) or (B, H), final_state (B, H), cache)``.
     """
-    plain = (token_ids is None and initial_state is None and mask is None
-             and input_dropout_mask is None and recurrent_dropout_mask is None
-             and _plain_layer_arrays(x, kernel, recurrent_kernel, bias))
-    if plain:  # nothing to convert; the shapes and dtypes are checked
+    plain = (initial_state is None and mask is None and input_dropout_mask is None
+             and recurrent_dropout_mask is None)
+    if plain and token_ids is None and _plain_layer_arrays(x, kernel, recurrent_kernel, bias):
+        # nothing to convert; the shapes and dtypes are checked
         dtype = kernel.dtype
         B, T, F = x.shape
         H = kernel.shape[1]
         if B * T * (F + H) > 1 << 20:  # smaller calls need at most 16 MiB
             _require_forward_memory(dtype, B, T, F, H)
+    elif plain and kernel is None and _plain_token_arrays(x, recurrent_kernel, bias, token_ids):
+        dtype = recurrent_kernel.dtype
+        B, T = token_ids.shape
+        H = recurrent_kernel.shape[1]
+        if B * T * H > 1 << 20:  # outputs and states, as the full path checks
+            _require_memory("simple_rnn_forward", dtype.itemsize * 2 * B * T * H)
     else:
         weights, weights_name = (
             (recurrent_kernel, "recurrent_kernel") if kernel is None else (kernel, "kernel")
@@ -459,9 +491,10 @@ def _require_id_range(ids: np.ndarray, input_dim: int, name: str) -> None:
         )
 
 
-def check_token_ids(ids, input_dim: int) -> None:
-    """Raise TypeError/ValueError unless ``ids`` is a 2-D array of ids in ``[0, input_dim)``."""
-    _token_ids(ids, int(input_dim))
+def checked_token_ids(ids, input_dim: int) -> np.ndarray:
+    """``ids`` as a C-contiguous int64 (B, T) array (no copy when it is one already); raise
+    TypeError/ValueError unless it is a 2-D array of ids in ``[0, input_dim)``."""
+    return _token_ids(ids, int(input_dim))
 
 
 def embedding_forward(ids, embeddings, *, num_threads: int | None = None) -> np.ndarray:
@@ -503,10 +536,20 @@ def matmul(a, b, *, transpose_a: bool = False, num_threads: int | None = None) -
     The layers use it for their own products so that NumPy's BLAS thread pool never competes
     with the kernel threads for the cores; results are bit-identical for any thread count.
     """
+    if not (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
+            and a.dtype in _FLOAT_DTYPES and b.dtype == a.dtype and a.flags.c_contiguous
+            and b.flags.c_contiguous and b.shape[0] == a.shape[not transpose_a]):
+        # anything but the layers' usual operands: check and convert (a few us a call, 6 calls
+        # a lecture-model step, so the usual operands skip it; the binding checks them again)
+        a, b = _matmul_operands(a, b, transpose_a)
+    return _engine().matmul(a, b, bool(transpose_a), resolve_num_threads(num_threads))
+
+
+def _matmul_operands(a, b, transpose_a: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` as C-contiguous 2-D arrays of one float dtype with matching K."""
     a = _as_array(a, "a")
     if a.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"a must be float32 or float64. Received: dtype={a.dtype}")
     a = _float_array(a, "a", ("M", "K"), a.dtype)
     k = a.shape[0] if transpose_a else a.shape[1]
-    b = _float_array(b, "b", (k, "N"), a.dtype)
-    return _engine().matmul(a, b, bool(transpose_a), resolve_num_threads(num_threads))
+    return a, _float_array(b, "b", (k, "N"), a.dtype)

@@ -390,12 +390,6 @@ class Layer:
         self.grads = grads
         return d_inputs
 
-    def _drop_training_caches(self) -> None:
-        """Forget what the last training forward pass kept for backward."""
-        for key in self._CACHE_ATTRS:
-            if key in self.__dict__:
-                setattr(self, key, None)
-
     def regularization_loss(self) -> float:
         """Sum of this layer's weight penalties and of the activity penalty of the last
         training forward pass (sub-layers included)."""

@@ -129,8 +129,8 @@ class Embedding(Layer):
         deferred = offer and consumer is not None and getattr(
             consumer, "projects_embedding", lambda *a: False)(self, ids)
         try:
-            if deferred:  # check the ids now; the consumer gathers projected rows later
-                ops.check_token_ids(ids, self.input_dim)
+            if deferred:  # check the ids now (as int64: converted once); the consumer gathers
+                ids = ops.checked_token_ids(ids, self.input_dim)  # projected rows later
                 # a read-only stand-in of the right shape that holds no (B, T, D) buffer
                 out = np.broadcast_to(np.zeros(self.output_dim, dtype=self.embeddings.dtype),
                                       shape + (self.output_dim,))
