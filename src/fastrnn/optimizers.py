@@ -106,7 +106,7 @@ class Optimizer:
         if self.built:
             return
         for i, v in enumerate(variables):
-            if not isinstance(v, np.ndarray) or not np.issubdtype(v.dtype, np.floating):
+            if not isinstance(v, np.ndarray) or v.dtype.kind != "f":
                 raise TypeError(f"Optimizer variables must be float NumPy arrays. "
                                 f"Received at index {i}: {type(v).__name__} "
                                 f"{getattr(v, 'dtype', '')}")

@@ -306,7 +306,7 @@ class Layer:
                     f"Layer {self.name!r} weight {i} ({rec.name}) expects shape "
                     f"{rec.value.shape}. Received: shape={arr.shape}"
                 )
-            if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            if arr.dtype.kind not in "biufc":
                 raise TypeError(
                     f"Layer {self.name!r} weight {i} ({rec.name}) must be numeric. "
                     f"Received: dtype={arr.dtype}"
@@ -440,11 +440,11 @@ class Layer:
                 f"Layer {self.name!r}: {arg} must be array-like. "
                 f"Received: {type(x).__name__} ({exc})"
             ) from None
-        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        if arr.dtype.kind not in "biufc":
             raise TypeError(
                 f"Layer {self.name!r}: {arg} must be numeric. Received: dtype={arr.dtype}"
             )
-        if np.issubdtype(arr.dtype, np.complexfloating):
+        if arr.dtype.kind == "c":
             raise TypeError(
                 f"Layer {self.name!r}: {arg} must be real. Received: dtype={arr.dtype}"
             )
@@ -559,7 +559,7 @@ def standardize_mask(mask: Any, batch: int, steps: int, layer_name: str) -> np.n
             f"Received: mask.shape={arr.shape}"
         )
     if arr.dtype != np.bool_:
-        if not np.issubdtype(arr.dtype, np.number):
+        if arr.dtype.kind not in "iufc":
             raise TypeError(
                 f"Layer {layer_name!r}: mask must be boolean. Received: dtype={arr.dtype}"
             )

@@ -31,6 +31,16 @@ class EmbeddedTokens(np.ndarray):
         self._deferred = False
 
 
+def _zero_stand_in(shape: tuple, dtype: np.dtype) -> EmbeddedTokens:
+    """Read-only zeros of ``shape`` that hold no buffer of that size: one row of zeros seen
+    through zero strides (built directly: np.broadcast_to runs an nditer in Python)."""
+    row = np.zeros(shape[-1], dtype)
+    strides = (0,) * (len(shape) - 1) + (row.itemsize,)
+    out = np.ndarray.__new__(EmbeddedTokens, shape, dtype, row, 0, strides)
+    out.flags.writeable = False
+    return out
+
+
 class EmbeddingTableGradient:
     """Gradient of an Embedding's whole table, computed by the layer after it."""
 
@@ -109,9 +119,7 @@ class Embedding(Layer):
 
     def _ids2d(self, inputs: Any) -> tuple[np.ndarray, tuple]:
         arr = np.asarray(inputs)
-        if arr.dtype == np.bool_ or not (
-            np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-        ):
+        if arr.dtype.kind not in "iuf":
             raise TypeError(
                 f"Layer {self.name!r} expects integer token ids. Received: dtype={arr.dtype}"
             )
@@ -131,9 +139,7 @@ class Embedding(Layer):
         try:
             if deferred:  # check the ids now (as int64: converted once); the consumer gathers
                 ids = ops.checked_token_ids(ids, self.input_dim)  # projected rows later
-                # a read-only stand-in of the right shape that holds no (B, T, D) buffer
-                out = np.broadcast_to(np.zeros(self.output_dim, dtype=self.embeddings.dtype),
-                                      shape + (self.output_dim,))
+                out = _zero_stand_in(shape + (self.output_dim,), self.embeddings.dtype)
             else:
                 out = ops.embedding_forward(ids, self.embeddings)
                 out = out.reshape(shape + (self.output_dim,))
@@ -141,7 +147,8 @@ class Embedding(Layer):
             raise ValueError(f"Layer {self.name!r}: {exc}") from None
         self._ids = (ids, shape) if training else None
         if offer:
-            out = out.view(EmbeddedTokens)
+            if not deferred:
+                out = out.view(EmbeddedTokens)
             out._source = (self, ids)
             out._deferred = deferred
         return out

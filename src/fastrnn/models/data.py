@@ -50,7 +50,7 @@ def as_array(value: Any, arg: str, allow_none: bool = False) -> np.ndarray | Non
             f"`{arg}` must be a numeric array. Received: an array of dtype=object with shape "
             f"{arr.shape} (ragged sequences? pad them first)"
         )
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    if arr.dtype.kind not in "biufc":
         raise TypeError(f"`{arg}` must be numeric. Received: dtype={arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"`{arg}` must have a batch dimension. Received: a scalar {arr!r}")

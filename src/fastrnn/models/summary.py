@@ -44,7 +44,7 @@ def _count(arrays: list) -> int:
 def _nbytes(arrays: list) -> int:
     # Keras's integer variables (the optimizer's iteration counter) are int32: 4 bytes.
     unique = [np.asarray(a) for a in {id(a): a for a in arrays}.values()]
-    return int(sum(a.size * (4 if np.issubdtype(a.dtype, np.integer) else a.itemsize)
+    return int(sum(a.size * (4 if a.dtype.kind in "iu" else a.itemsize)
                    for a in unique))
 
 
