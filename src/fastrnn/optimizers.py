@@ -37,9 +37,12 @@ def _nonneg(value: Any, name: str, allow_none: bool = True) -> float | None:
 def _fusable(w: np.ndarray, *others: np.ndarray) -> bool:
     """Whether a fused C++ step can update ``w``: float32/float64, C-contiguous and writable,
     with every other array of the same dtype and contiguous."""
-    return (w.dtype in (np.float32, np.float64) and w.flags.c_contiguous and w.flags.writeable
-            and all(isinstance(a, np.ndarray) and a.dtype == w.dtype and a.flags.c_contiguous
-                    for a in others))
+    if w.dtype not in (np.float32, np.float64) or not (w.flags.c_contiguous and w.flags.writeable):
+        return False
+    for a in others:  # a loop, not all(generator): 6 variables a step, 3 frames each
+        if not (isinstance(a, np.ndarray) and a.dtype == w.dtype and a.flags.c_contiguous):
+            return False
+    return True
 
 
 class Optimizer:
@@ -172,7 +175,7 @@ class Optimizer:
             if i is None:
                 raise ValueError(f"Unknown variable at position {k} (shape {np.shape(v)}): the "
                                  "optimizer was built on a different list of arrays.")
-            if np.shape(g) != v.shape:
+            if (g.shape if isinstance(g, np.ndarray) else np.shape(g)) != v.shape:
                 raise ValueError(f"Gradient {k} has shape {np.shape(g)}, expected the variable's "
                                  f"shape {v.shape}.")
             idx.append(i)
