@@ -175,27 +175,32 @@ def _require_forward_memory(dtype: np.dtype, B: int, T: int, F: int, H: int) -> 
     _require_memory("simple_rnn_forward", dtype.itemsize * (2 * B * T * F + 2 * B * T * H))
 
 
+def _plain_arrays(dtype, *arrays) -> bool:
+    """Whether ``dtype`` is NumPy's native float32 or float64 and every array an ndarray (not a
+    subclass) of exactly that dtype, C-contiguous: operands the fast paths pass on without a
+    conversion. Identity tests on the dtypes: NumPy's native dtypes are singletons (another
+    byte order, or an equal dtype that is not the singleton, takes the full path)."""
+    if dtype is not _FLOAT_DTYPES[0] and dtype is not _FLOAT_DTYPES[1]:
+        return False
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype is not dtype or not a.flags.c_contiguous:
+            return False
+    return True
+
+
 def _plain_layer_arrays(x, kernel, recurrent_kernel, bias) -> bool:
     """True for the common call that needs no conversion: C-contiguous ndarrays of one float
     dtype, x (B, T, F) with B, T >= 1, kernel (F, H) with H >= 1, recurrent_kernel (H, H), bias
     (H,) or None. Anything else goes through the full validation and its error messages (a
-    batch of one spent ~10 us of its ~90 us there). Identity tests on the dtypes: NumPy's
-    native float32/float64 dtypes are singletons (another byte order takes the full path)."""
-    nd = np.ndarray
-    if type(x) is not nd or type(kernel) is not nd or type(recurrent_kernel) is not nd:
-        return False
-    dtype = kernel.dtype
-    if ((dtype is not _FLOAT_DTYPES[0] and dtype is not _FLOAT_DTYPES[1])
-            or x.dtype is not dtype or recurrent_kernel.dtype is not dtype):
+    batch of one spent ~10 us of its ~90 us there)."""
+    dtype = getattr(kernel, "dtype", None)
+    if not _plain_arrays(dtype, x, kernel, recurrent_kernel):
         return False
     x_shape, k_shape = x.shape, kernel.shape
     if len(x_shape) != 3 or len(k_shape) != 2 or 0 in x_shape or k_shape[1] == 0:
         return False
     F, H = k_shape
-    if x_shape[2] != F or recurrent_kernel.shape != (H, H) or not _plain_bias(bias, dtype, H):
-        return False
-    return (x.flags.c_contiguous and kernel.flags.c_contiguous
-            and recurrent_kernel.flags.c_contiguous)
+    return x_shape[2] == F and recurrent_kernel.shape == (H, H) and _plain_bias(bias, dtype, H)
 
 
 def _plain_token_arrays(table, recurrent_kernel, bias, token_ids) -> bool:
@@ -203,27 +208,21 @@ def _plain_token_arrays(table, recurrent_kernel, bias, token_ids) -> bool:
     (V, H >= 1) and (H, H) recurrent_kernel of one float dtype, a bias (H,) or None, and
     C-contiguous int64 (B, T) token ids with B, T >= 1 (the binding checks their range).
     Anything else goes through the full validation (~15 us of each lecture-model step)."""
-    nd = np.ndarray
-    if type(table) is not nd or type(recurrent_kernel) is not nd or type(token_ids) is not nd:
-        return False
-    dtype = recurrent_kernel.dtype
-    if ((dtype is not _FLOAT_DTYPES[0] and dtype is not _FLOAT_DTYPES[1])
-            or table.dtype is not dtype or token_ids.dtype is not _INT64):
+    dtype = getattr(recurrent_kernel, "dtype", None)
+    if not _plain_arrays(dtype, table, recurrent_kernel) or not (
+            type(token_ids) is np.ndarray and token_ids.dtype is _INT64
+            and token_ids.flags.c_contiguous):
         return False
     r_shape, t_shape = recurrent_kernel.shape, table.shape
     if (len(r_shape) != 2 or len(t_shape) != 2 or token_ids.ndim != 2 or 0 in r_shape
             or 0 in t_shape or 0 in token_ids.shape):
         return False
     H = r_shape[1]
-    if r_shape[0] != H or t_shape[1] != H or not _plain_bias(bias, dtype, H):
-        return False
-    return (table.flags.c_contiguous and recurrent_kernel.flags.c_contiguous
-            and token_ids.flags.c_contiguous)
+    return r_shape[0] == H and t_shape[1] == H and _plain_bias(bias, dtype, H)
 
 
 def _plain_bias(bias, dtype: np.dtype, H: int) -> bool:
-    return bias is None or (type(bias) is np.ndarray and bias.dtype is dtype
-                            and bias.shape == (H,) and bias.flags.c_contiguous)
+    return bias is None or (_plain_arrays(dtype, bias) and bias.shape == (H,))
 
 
 def _last_output_kept(mask: np.ndarray | None, go_backwards: bool,
@@ -534,9 +533,8 @@ def matmul(a, b, *, transpose_a: bool = False, num_threads: int | None = None) -
     The layers use it for their own products so that NumPy's BLAS thread pool never competes
     with the kernel threads for the cores; results are bit-identical for any thread count.
     """
-    if not (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
-            and a.dtype in _FLOAT_DTYPES and b.dtype == a.dtype and a.flags.c_contiguous
-            and b.flags.c_contiguous and b.shape[0] == a.shape[not transpose_a]):
+    if not (_plain_arrays(getattr(a, "dtype", None), a, b) and a.ndim == 2 and b.ndim == 2
+            and b.shape[0] == a.shape[not transpose_a]):
         # anything but the layers' usual operands: check and convert (a few us a call, 6 calls
         # a lecture-model step, so the usual operands skip it; the binding checks them again)
         a, b = _matmul_operands(a, b, transpose_a)
